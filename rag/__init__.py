@@ -1,0 +1,1 @@
+"""rag: local-first question answering over a folder of documents, every claim cited."""

@@ -1,0 +1,159 @@
+"""Document -> Chunks: sentence-aware, overlapping, sized in the embedder's own word pieces.
+
+A chunk is a run of whole sentences inside one clean section whose token count (in the model's
+tokenizer) stays within budget, so nothing is silently truncated at embedding time. A sentence
+longer than the budget is cut at word-piece boundaries. Chunk ids are `doc_id#n`, stable as long
+as the document is unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from rag.types import Chunk, Document, Span
+
+ABBREVIATIONS = {
+    "mr", "mrs", "ms", "dr", "prof", "gen", "lt", "col", "maj", "capt", "sgt", "adm", "sen",
+    "rep", "gov", "pres", "st", "jr", "sr", "no", "vs", "etc", "inc", "corp", "co", "ltd", "dept",
+    "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
+    "fig", "al", "approx", "e.g", "i.e", "u.s", "u.k", "u.n", "mt", "ft", "ave",
+}
+TERMINAL = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
+PARAGRAPH = re.compile(r"[ \t\xa0]*\r?\n(?:[ \t\xa0\u200b]*\r?\n)+[ \t\xa0\u200b]*")
+JOINING_END = re.compile(r"[,:;—–-]$")
+SHORT_LINE = 40
+
+TokenCounter = Callable[[Sequence[str]], list[int]]
+TokenSplitter = Callable[[str, int], list[tuple[int, int]]]
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """Token budget for chunk text, and how many trailing tokens to repeat in the next chunk."""
+
+    max_tokens: int
+    overlap_tokens: int
+
+
+def split_sentences(text: str, span: Span) -> list[Span]:
+    """Sentence spans of `text[span.start:span.end]`, as absolute offsets, whitespace trimmed."""
+    cuts = sorted(set(_paragraph_cuts(text, span)) | set(_punctuation_cuts(text, span)))
+    bounds = [span.start, *cuts, span.end]
+    sentences = []
+    for start, end in zip(bounds, bounds[1:], strict=False):
+        piece = text[start:end]
+        lead = len(piece) - len(piece.lstrip())
+        trail = len(piece.rstrip())
+        if trail > lead:
+            sentences.append(Span(start=start + lead, end=start + trail))
+    return sentences
+
+
+def _paragraph_cuts(text: str, span: Span) -> list[int]:
+    cuts = []
+    region = text[span.start:span.end]
+    breaks = [(m.start(), m.end(), True) for m in PARAGRAPH.finditer(region)]
+    breaks += [(m.start(), m.end(), False) for m in re.finditer(r"\r?\n", region)
+               if not any(b[0] <= m.start() < b[1] for b in breaks)]
+    for start, end, blank in breaks:
+        before = region[:start].rstrip()
+        line_before = before.rsplit("\n", 1)[-1].strip()
+        after = region[end:].lstrip()
+        if not before or not after:
+            continue
+        joins = JOINING_END.search(before) or after[0].islower()
+        if blank and not joins:
+            cuts.append(span.start + end)
+        elif not blank and not joins and (
+            len(line_before) < SHORT_LINE or re.search(r"[.!?…][\"'”’)]*$", before)
+        ):
+            cuts.append(span.start + end)
+    return cuts
+
+
+def _punctuation_cuts(text: str, span: Span) -> list[int]:
+    cuts = []
+    region = text[span.start:span.end]
+    for match in TERMINAL.finditer(region):
+        after = region[match.end():].lstrip()
+        if not after or not (after[0].isupper() or after[0].isdigit() or after[0] in "\"'“‘(•["):
+            continue
+        word = re.search(r"([\w.]+)[.!?…]*[\"'”’)\]]*$", region[:match.end()])
+        token = word.group(1).rstrip(".").lower() if word else ""
+        if match.group(0).startswith(".") and (token in ABBREVIATIONS or re.fullmatch(r"[a-z]", token)):
+            continue
+        cuts.append(span.start + match.end())
+    return cuts
+
+
+def chunk_document(
+    doc: Document,
+    sections: list[Span],
+    plan: ChunkPlan,
+    count_tokens: TokenCounter,
+    split_tokens: TokenSplitter,
+) -> list[Chunk]:
+    """Pack each section's sentences into chunks of at most `plan.max_tokens` word pieces."""
+    chunks: list[Chunk] = []
+    for section in sections:
+        sentences = _bounded_sentences(doc.text, section, plan.max_tokens, count_tokens, split_tokens)
+        for group in _pack(sentences, plan):
+            start, end = group[0][0].start, group[-1][0].end
+            chunks.append(Chunk(
+                chunk_id=f"{doc.doc_id}#{len(chunks)}",
+                doc_id=doc.doc_id,
+                n=len(chunks),
+                start=start,
+                end=end,
+                text=doc.text[start:end],
+                tokens=sum(t for _, t in group),
+                sentences=[s for s, _ in group],
+                page=doc.page_at(start),
+            ))
+    return chunks
+
+
+def _bounded_sentences(
+    text: str, section: Span, limit: int, count_tokens: TokenCounter, split_tokens: TokenSplitter
+) -> list[tuple[Span, int]]:
+    sentences = split_sentences(text, section)
+    counts = count_tokens([text[s.start:s.end] for s in sentences])
+    bounded: list[tuple[Span, int]] = []
+    for sentence, count in zip(sentences, counts, strict=True):
+        if count <= limit:
+            bounded.append((sentence, count))
+            continue
+        for start, end in split_tokens(text[sentence.start:sentence.end], limit):
+            piece = Span(start=sentence.start + start, end=sentence.start + end)
+            bounded.append((piece, count_tokens([text[piece.start:piece.end]])[0]))
+    return bounded
+
+
+def _pack(sentences: list[tuple[Span, int]], plan: ChunkPlan) -> list[list[tuple[Span, int]]]:
+    groups: list[list[tuple[Span, int]]] = []
+    current: list[tuple[Span, int]] = []
+    fresh = 0  # sentences in `current` not already emitted in the previous chunk
+    for item in sentences:
+        if current and sum(t for _, t in current) + item[1] > plan.max_tokens:
+            groups.append(current)
+            current = _overlap_tail(current, plan.overlap_tokens, item[1], plan.max_tokens)
+            fresh = 0
+        current.append(item)
+        fresh += 1
+    if current and fresh:
+        groups.append(current)
+    return groups
+
+
+def _overlap_tail(
+    group: list[tuple[Span, int]], overlap: int, incoming: int, limit: int
+) -> list[tuple[Span, int]]:
+    tail: list[tuple[Span, int]] = []
+    for item in reversed(group[1:]):
+        used = sum(t for _, t in tail)
+        if used + item[1] > overlap or used + item[1] + incoming > limit:
+            break
+        tail.insert(0, item)
+    return tail

