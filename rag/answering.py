@@ -24,10 +24,27 @@ from rag.retrieval import Mode, search, validate_query
 from rag.types import Answer, Citation, Passage, RelatedPassage
 
 REFUSAL = "The documents do not say. I found nothing in them that answers this question."
-LEXICAL_WEIGHT = 0.3
+LEXICAL_WEIGHT = 0.7
 RANK_WEIGHT = 0.05
+FOCUS_WEIGHT = 2.0
+TYPE_PENALTY = 0.3
+UNKNOWN_NAME_PENALTY = 0.15
 MIN_WORDS = 4
+QUESTION_FRAME = {"say", "said", "doe", "whi", "accord", "mention", "describ", "report", "tell", "told"}
 SAME_SENTENCE_COSINE = 0.95
+NUMBER_WORDS = (r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
+                r"forty|fifty|hundred|thousand|million|billion|dozens?|several)\b")
+TEMPORAL = (r"\b(january|february|march|april|may|june|july|august|september|october|november|"
+            r"december|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec|monday|tuesday|wednesday|"
+            r"thursday|friday|saturday|sunday|yesterday|today|tomorrow|ago|(last|next|this|that) "
+            r"(week|month|year|spring|summer|autumn|fall|winter)|\d{4})\b")
+ANSWER_TYPES = {
+    "when": re.compile(TEMPORAL, re.IGNORECASE),
+    "how many": re.compile(rf"\d|{NUMBER_WORDS}", re.IGNORECASE),
+    "how much": re.compile(rf"\d|\$|{NUMBER_WORDS}", re.IGNORECASE),
+}
+CAPITALIZED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z]+")
+FULL_NAME = re.compile(r"\b[A-Z][a-zA-Z'’-]+(?:\s+[A-Z]\.)?(?:\s+[A-Z][a-zA-Z'’-]+)+")
 
 
 @dataclass
@@ -54,8 +71,7 @@ def ask(index: Index, question: str, k: int | None = None, mode: Mode | None = N
     timings["retrieve_ms"] = _ms(mark)
     mark = time.perf_counter()
     candidates = score_sentences(index, question, vector, passages)
-    best = candidates[0].score if candidates else 0.0
-    if best < index.settings.answer.abstain_below:
+    if evidence(index, question, candidates) < index.settings.answer.abstain_below:
         answer = Answer(question=question, answer=REFUSAL, abstained=True,
                         related=related_passages(index, candidates))
     else:
@@ -74,7 +90,9 @@ def ask(index: Index, question: str, k: int | None = None, mode: Mode | None = N
 def score_sentences(index: Index, question: str, vector: np.ndarray,
                     passages: list[Passage]) -> list[Candidate]:
     """Every sentence of `passages`, scored and sorted best first."""
-    terms = set(tokenize([question])[0])
+    weights = index.keyword.idf(sorted(set(tokenize([question])[0]) - QUESTION_FRAME))
+    total = sum(weights.values())
+    expected = answer_type(question)
     out: list[Candidate] = []
     for passage in passages:
         chunk = passage.chunk
@@ -88,11 +106,72 @@ def score_sentences(index: Index, question: str, vector: np.ndarray,
                 continue
             sentence_vector = index.sentence_vectors[row]
             cosine = float(sentence_vector @ vector)
-            lexical = len(terms & set(tokenize([sentence])[0])) / len(terms) if terms else 0.0
+            present = set(tokenize([sentence])[0])
+            lexical = sum(w for t, w in weights.items() if t in present) / total if total else 0.0
             score = cosine + LEXICAL_WEIGHT * lexical + RANK_WEIGHT / passage.rank
+            if not satisfies(expected, question, sentence):
+                score -= TYPE_PENALTY
             out.append(Candidate(passage, span.start, span.end, score, cosine, sentence_vector))
     out.sort(key=lambda c: -c.score)
     return out
+
+
+def answer_type(question: str) -> str | None:
+    """The kind of answer a wh-question asks for: 'when', 'how many', 'how much', 'who', 'where'."""
+    lowered = question.lower()
+    for kind in ("how many", "how much"):
+        if kind in lowered:
+            return kind
+    first = re.match(r"\s*(when|who|where)\b", lowered)
+    return first.group(1) if first else None
+
+
+def satisfies(kind: str | None, question: str, sentence: str) -> bool:
+    """Whether `sentence` holds the kind of thing the question asks for (a date, a number, a name)."""
+    if kind in ANSWER_TYPES:
+        return bool(ANSWER_TYPES[kind].search(sentence))
+    asked = {w.lower() for w in re.findall(r"[A-Za-z]+", question)}
+    if kind == "who":
+        return any(any(w.lower() not in asked for w in re.findall(r"[A-Za-z]+", name))
+                   for name in FULL_NAME.findall(sentence))
+    if kind == "where":
+        words = CAPITALIZED.findall(sentence.lstrip("\"'“‘( "))[1:]
+        return any(w.lower() not in asked for w in words)
+    return True
+
+
+def unknown_names(index: Index, question: str) -> list[str]:
+    """Names and numbers in the question that occur nowhere in the corpus.
+
+    A question about "the Kerch Bridge" over documents that never mention Kerch cannot be
+    answered from them, however close the nearest sentence looks.
+    """
+    vocab = index.keyword.bm25.vocab_dict
+    names = CAPITALIZED.findall(question.strip()) + re.findall(r"\b\d{2,}\b", question)
+    return [n for n in names if (tokens := tokenize([n])[0]) and not any(t in vocab for t in tokens)]
+
+
+def evidence(index: Index, question: str, candidates: list[Candidate]) -> float:
+    """How strongly the best sentence answers the question; compared with `abstain_below`.
+
+    Its score, plus its *focus*: how much closer the sentence is to the whole question than to
+    the names the question mentions. A sentence that only matches the names ("Zaluzhny, the
+    commander-in-chief" for "who replaced Zaluzhny as commander-in-chief?") has no focus and is
+    not an answer. Names the corpus never mentions lower the evidence further.
+    """
+    if not candidates:
+        return 0.0
+    best = candidates[0]
+    unknown = min(len(unknown_names(index, question)), 2)
+    return best.score + FOCUS_WEIGHT * focus(index, question, best) - UNKNOWN_NAME_PENALTY * unknown
+
+
+def focus(index: Index, question: str, candidate: Candidate) -> float:
+    """Cosine to the question minus cosine to the question's names alone (0 without names)."""
+    names = re.findall(r"\b[A-Z][a-zA-Z]+", question)[1:]
+    if not names:
+        return 0.0
+    return candidate.cosine - float(candidate.vector @ index.embedder.encode_query(" ".join(names)))
 
 
 def choose(candidates: list[Candidate], limit: int, ratio: float) -> list[Candidate]:

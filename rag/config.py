@@ -97,7 +97,8 @@ class AnswerSettings(Section):
     max_sentences: int = Field(3, ge=1, le=10)
     passages: int = Field(6, ge=1, le=50, description="passages whose sentences are scored")
     abstain_below: float = Field(
-        0.45, description="refuse when the best evidence scores below this (see eval/README.md)"
+        0.71, description="refuse when the best evidence scores below this; calibrated on "
+        "eval/seeds.jsonl (see eval/README.md)"
     )
     follow_ratio: float = Field(
         0.85, gt=0, le=1, description="extra sentences must score this share of the best one"

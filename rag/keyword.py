@@ -53,6 +53,19 @@ class KeywordIndex:
             raise IndexCorrupt(f"cannot read keyword index in {target}: {exc}; rebuild with 'rag index'") from None
         return cls(bm25, size)
 
+    def idf(self, terms: Sequence[str]) -> dict[str, float]:
+        """BM25 inverse document frequency of each token; a token absent from the corpus gets the
+        highest value, since it is as specific as a term can be."""
+        if not hasattr(self, "_df"):
+            self._df = np.diff(self.bm25.scores["indptr"])
+        vocab = self.bm25.vocab_dict
+        n = max(self.size, 1)
+        out = {}
+        for term in terms:
+            df = int(self._df[vocab[term]]) if term in vocab and vocab[term] < len(self._df) else 0
+            out[term] = float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
+        return out
+
     def search(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(ids, BM25 scores) of the best `k` chunks with a positive score, best first."""
         tokens = tokenize([query])[0]

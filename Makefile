@@ -1,0 +1,50 @@
+# Two commands: `make run` (set up, index seeds/, serve the API and chat page) and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-dev
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test setup setup-dev browser index eval bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first, pinned: takes the CPU build instead of a multi-GB CUDA build
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+setup: $(STAMP)
+
+setup-dev: $(TEST_STAMP) browser
+
+browser:
+	@command -v chromium >/dev/null 2>&1 || ( (command -v sudo >/dev/null && SUDO=sudo || SUDO=""; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null) \
+	  || echo "warning: could not install Debian chromium; browser tests will be skipped" )
+
+index: $(STAMP)
+	$(BIN)/rag index seeds/
+
+run: index
+	$(BIN)/rag serve --host $(HOST) --port $(PORT)
+
+test: setup-dev
+	$(BIN)/python -m pytest -q
+	$(BIN)/rag index seeds/ --index-dir /tmp/rag-ci-index
+	$(BIN)/rag eval --gold eval/seeds.jsonl --index-dir /tmp/rag-ci-index \
+	  --min-hit1 0.95 --min-refusal-recall 0.90 --max-false-refusal 0.05 \
+	  --json test-artifacts/eval-seeds.json
+
+eval: index
+	$(BIN)/rag eval --gold eval/seeds.jsonl --json eval/reports/seeds.json
+
+clean:
+	rm -rf index/current index/builds index/cache test-artifacts

@@ -1,0 +1,308 @@
+"""The `rag` command line: one small function per verb, errors as one readable line (exit 1)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from rag.config import Settings, load_settings
+from rag.errors import RagError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+                  help="Ask questions of a folder of documents; every answer cites its sources.")
+out = Console()
+err = Console(stderr=True)
+
+IndexDir = Annotated[Optional[Path], typer.Option("--index-dir", help="index folder [default: index/]")]
+ModeOpt = Annotated[Optional[str], typer.Option("--mode", help="hybrid | dense | keyword")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
+
+
+def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn RagError into one line on stderr and exit code 1, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except RagError as exc:
+            err.print(f"error: {exc.message}", highlight=False, markup=False)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def settings_for(index_dir: Path | None = None, **overrides: Any) -> Settings:
+    values = {"index_dir": index_dir, **overrides}
+    return load_settings().with_overrides(**values)
+
+
+class BarProgress:
+    """Adapts rag.indexing.Progress to a rich progress bar on stderr."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task: Any = None
+
+    def stage(self, name: str, total: int) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, completed=self.progress.tasks[self.task].total)
+        self.task = self.progress.add_task(name, total=max(total, 1))
+
+    def advance(self, n: int) -> None:
+        self.progress.advance(self.task, n)
+
+
+def progress_bar() -> Progress:
+    return Progress(TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=err, transient=False)
+
+
+@app.command()
+@friendly
+def index(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="folders or files [default: seeds/]")] = None,
+    index_dir: IndexDir = None,
+    model: Annotated[Optional[str], typer.Option(help="sentence-transformers name or path")] = None,
+) -> None:
+    """Build the index from documents.
+
+    Example: rag index seeds/ --index-dir index/
+    """
+    from rag.indexing import build_index
+
+    settings = settings_for(index_dir, **{"embedding.model": model})
+    with progress_bar() as bar:
+        report = build_index(settings, paths or None, BarProgress(bar))
+    out.print(f"indexed {report.documents} documents into {report.chunks} chunks "
+              f"({report.sentences} sentences; embedded {report.embedded}, reused {report.reused} "
+              f"from cache) in {report.seconds:.1f}s -> {settings.index_dir}", highlight=False)
+    for skip in report.skipped:
+        err.print(f"skipped {skip.path}: {skip.reason}", highlight=False, markup=False)
+    if report.skipped:
+        out.print(f"{len(report.skipped)} file(s) skipped", highlight=False)
+
+
+@app.command()
+@friendly
+def search(
+    question: Annotated[str, typer.Argument(help="what to look for")],
+    k: Annotated[int, typer.Option("-k", help="number of passages", min=1, max=50)] = 5,
+    mode: ModeOpt = None,
+    index_dir: IndexDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show the passages that best match a question.
+
+    Example: rag search "Which generals are negotiating the peace?" -k 3
+    """
+    from rag.indexing import open_index
+    from rag.retrieval import search as run_search
+
+    settings = settings_for(index_dir, **{"retrieval.mode": mode})
+    passages = run_search(open_index(settings), question, k)
+    if as_json:
+        print(json.dumps([passage_json(p) for p in passages], indent=2, ensure_ascii=False))
+        return
+    for p in passages:
+        also = f"  (also in {', '.join(p.also_in)})" if p.also_in else ""
+        out.print(f"[bold]{p.rank}. {p.chunk.doc_id}[/bold]  score {p.score:.4f}  "
+                  f"chars {p.chunk.start}-{p.chunk.end}{also}", highlight=False)
+        out.print(f"   {p.title}", style="dim", highlight=False, markup=False)
+        out.print("   " + " ".join(p.chunk.text.split())[:300], highlight=False, markup=False)
+
+
+def passage_json(p: Any) -> dict:
+    return {"rank": p.rank, "doc_id": p.chunk.doc_id, "chunk_id": p.chunk.chunk_id, "title": p.title,
+            "source": p.source, "start": p.chunk.start, "end": p.chunk.end, "page": p.chunk.page,
+            "score": round(p.score, 6), "dense_score": p.dense_score, "keyword_score": p.keyword_score,
+            "also_in": p.also_in, "text": p.chunk.text}
+
+
+@app.command()
+@friendly
+def ask(
+    question: Annotated[str, typer.Argument(help="a question in plain words")],
+    mode: ModeOpt = None,
+    index_dir: IndexDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Answer a question with cited sentences, or say the documents do not answer it.
+
+    Example: rag ask "Who is negotiating the peace between Russia and Ukraine?"
+    """
+    from rag.answering import ask as run_ask
+    from rag.indexing import open_index
+
+    settings = settings_for(index_dir, **{"retrieval.mode": mode})
+    answer = run_ask(open_index(settings), question)
+    if as_json:
+        print(answer.model_dump_json(indent=2))
+        return
+    out.print(answer.answer, highlight=False, markup=False)
+    if answer.citations:
+        out.print("\nSources:")
+    for c in answer.citations:
+        also = f" (same text in: {', '.join(c.also_in)})" if c.also_in else ""
+        page = f", page {c.page}" if c.page else ""
+        out.print(f"  [{c.n}] {c.title} — {c.source}{page}, chars {c.start}-{c.end}{also}",
+                  highlight=False, markup=False)
+    if answer.related:
+        out.print("\nClosest passages (not answers):")
+        for r in answer.related:
+            out.print(f"  - {r.title} — {r.source}: \"{' '.join(r.quote.split())[:160]}\"",
+                      highlight=False, markup=False)
+
+
+@app.command()
+@friendly
+def info(index_dir: IndexDir = None, as_json: JsonFlag = False) -> None:
+    """Say what the index holds and how it was built.
+
+    Example: rag info --json
+    """
+    from rag.indexing import current_build, read_manifest
+
+    settings = settings_for(index_dir)
+    folder = current_build(settings)
+    manifest = read_manifest(folder)
+    if as_json:
+        print(json.dumps({"path": str(folder), **manifest}, indent=2))
+        return
+    counts = manifest["counts"]
+    out.print(f"index {folder}\nbuilt {manifest['built_at']} in {manifest['build_seconds']}s; "
+              f"format {manifest['format_version']}", highlight=False)
+    out.print(f"model {manifest['model']['name']} (dimension {manifest['model']['dimension']}, "
+              f"window {manifest['model']['max_seq_length']} tokens)", highlight=False)
+    out.print(", ".join(f"{k} {v}" for k, v in counts.items()), highlight=False)
+    table = Table("document", "source", "chunks", "sha256")
+    for doc_id, doc in manifest["documents"].items():
+        table.add_row(doc_id, doc["source"], str(doc["chunks"]), doc["sha256"][:12])
+    out.print(table)
+    out.print("settings: " + ", ".join(f"{k}={v}" for k, v in manifest["settings"].items()),
+              highlight=False, markup=False)
+
+
+@app.command(name="eval")
+@friendly
+def evaluate(
+    gold: Annotated[Path, typer.Option(help="gold set (JSON Lines)")] = Path("eval/seeds.jsonl"),
+    beir: Annotated[Optional[Path], typer.Option(help="BEIR folder: corpus, queries, qrels")] = None,
+    index_dir: IndexDir = None,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="write the full report here")] = None,
+    min_hit1: Annotated[Optional[float], typer.Option(help="fail if hit@1 is lower")] = None,
+    min_hitk: Annotated[Optional[float], typer.Option(help="fail if hit@k is lower")] = None,
+    min_mrr: Annotated[Optional[float], typer.Option(help="fail if MRR is lower")] = None,
+    min_refusal_recall: Annotated[Optional[float], typer.Option(help="fail if fewer unanswerable "
+                                                                     "questions are refused")] = None,
+    max_false_refusal: Annotated[Optional[float], typer.Option(help="fail if more answerable "
+                                                                    "questions are refused")] = None,
+    min_answer_contains: Annotated[Optional[float], typer.Option(help="fail if lower")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="BEIR: only the first N queries")] = None,
+) -> None:
+    """Score answers against a gold set, or retrieval on a BEIR data set.
+
+    Examples: rag eval --gold eval/seeds.jsonl --min-hit1 0.95 --json eval/reports/seeds.json
+              rag eval --beir ../shared/bench-data/scifact --index-dir /tmp/scifact-index
+    """
+    if beir is not None:
+        return evaluate_beir(beir, index_dir, json_path, limit)
+    from rag.evaluation import check_floors, load_gold, run_gold, write_report
+    from rag.indexing import open_index
+
+    questions = load_gold(gold)
+    index_ = open_index(settings_for(index_dir))
+    with progress_bar() as bar:
+        task = bar.add_task(f"asking {gold.name}", total=len(questions))
+        report = run_gold(index_, questions, lambda _: bar.advance(task))
+    print_gold_report(report)
+    if json_path:
+        write_report(report, json_path)
+        out.print(f"report written to {json_path}", highlight=False)
+    failures = check_floors(report["summary"], {
+        "min_hit1": min_hit1, "min_hitk": min_hitk, "min_mrr": min_mrr,
+        "min_refusal_recall": min_refusal_recall, "max_false_refusal": max_false_refusal,
+        "min_answer_contains": min_answer_contains})
+    for failure in failures:
+        err.print(f"FAILED floor: {failure}", highlight=False, markup=False)
+    if failures:
+        raise typer.Exit(1)
+
+
+def print_gold_report(report: dict) -> None:
+    table = Table("id", "ok", "cited", "answer", title="questions")
+    for q in report["questions"]:
+        ok = q["hit1"] if q["answerable"] else q["abstained"]
+        cited = ", ".join(d[:12] for d in q["cited"]) or ("refused" if q["abstained"] else "-")
+        table.add_row(q["id"], "yes" if ok else "NO", cited, q["answer"][:70])
+    out.print(table)
+    summary = Table("metric", "value", title="summary")
+    for key, value in report["summary"].items():
+        summary.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    out.print(summary)
+
+
+def evaluate_beir(folder: Path, index_dir: Path | None, json_path: Path | None, limit: int | None) -> None:
+    from rag.beir import format_beir_table, run_beir
+
+    settings = settings_for(index_dir or Path(f"/tmp/rag-beir-{folder.resolve().name}"))
+    with progress_bar() as bar:
+        report = run_beir(folder, settings, progress=BarProgress(bar), limit_queries=limit)
+    out.print(format_beir_table(report), highlight=False, markup=False)
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report, indent=2))
+
+
+@app.command()
+@friendly
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="bind address [default: 127.0.0.1]")] = None,
+    port: Annotated[Optional[int], typer.Option(help="port [default: 8000]")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="worker processes [default: 1]")] = None,
+    index_dir: IndexDir = None,
+) -> None:
+    """Serve the HTTP API and the chat page.
+
+    Example: rag serve --port 8000   (then open http://127.0.0.1:8000/)
+    """
+    import uvicorn
+
+    settings = settings_for(index_dir, **{"api.host": host, "api.port": port, "api.workers": workers})
+    os.environ["RAG_INDEX_DIR"] = str(settings.index_dir)
+    os.environ["RAG_API__HOST"] = settings.api.host
+    os.environ["RAG_API__PORT"] = str(settings.api.port)
+    from rag.indexing import open_index
+
+    open_index(settings)  # fail here, with a readable line, if the index is missing or mismatched
+    url = f"http://{settings.api.host}:{settings.api.port}/"
+    out.print(f"chat page: {url}\ntry: curl -s -X POST {url}ask -H 'Content-Type: application/json' "
+              "-d '{\"question\": \"Which generals are negotiating the peace?\"}'", highlight=False,
+              markup=False)
+    uvicorn.run("api.app:create_app", factory=True, host=settings.api.host, port=settings.api.port,
+                workers=settings.api.workers, log_level="info", timeout_graceful_shutdown=10)
+
+
+def main() -> None:
+    try:
+        app()
+    except RagError as exc:  # raised outside a command (settings from the environment)
+        err.print(f"error: {exc.message}", highlight=False, markup=False)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""Gold-set evaluation: run questions through the real `ask` path and score the citations.
+
+A gold set is JSON Lines, one `GoldQuestion` per line (format in eval/README.md). The report has
+per-question rows and overall metrics: citation hit@1 / hit@k / MRR over answerable questions,
+refusal precision and recall over unanswerable ones, false refusals, `answer_contains` rate and
+latency percentiles. Floors turn it into a CI gate.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from rag.answering import ask
+from rag.errors import InputError
+from rag.indexing import Index
+from rag.types import Answer
+
+
+class GoldQuestion(BaseModel):
+    """One line of a gold set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    question: str
+    expected_doc_ids: list[str] = Field(default_factory=list)
+    answerable: bool = True
+    answer_contains: list[str] = Field(default_factory=list)
+
+
+class QuestionResult(BaseModel):
+    id: str
+    question: str
+    answerable: bool
+    abstained: bool
+    cited: list[str]
+    hit1: bool
+    hitk: bool
+    reciprocal_rank: float
+    contains: bool | None
+    latency_ms: float
+    answer: str
+
+
+def load_gold(path: Path) -> list[GoldQuestion]:
+    """Parse a gold set, naming the line of the first problem."""
+    if not path.exists():
+        raise InputError(f"gold set {path} does not exist")
+    questions, seen = [], set()
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = GoldQuestion.model_validate_json(line)
+        except ValidationError as exc:
+            raise InputError(f"{path}:{number}: not a gold question ({exc.errors()[0]['msg']}); "
+                             "see eval/README.md for the format") from None
+        if item.id in seen:
+            raise InputError(f"{path}:{number}: duplicate id '{item.id}'")
+        seen.add(item.id)
+        questions.append(item)
+    if not questions:
+        raise InputError(f"gold set {path} holds no questions")
+    return questions
+
+
+def judge(item: GoldQuestion, answer: Answer, latency_ms: float) -> QuestionResult:
+    cited = [c.doc_id for c in answer.citations]
+    expected = set(item.expected_doc_ids)
+    ranks = [i for i, doc in enumerate(cited, start=1) if doc in expected]
+    contains = None
+    if item.answerable and item.answer_contains:
+        text = answer.answer.lower() if not answer.abstained else ""
+        contains = all(s.lower() in text for s in item.answer_contains)
+    return QuestionResult(
+        id=item.id, question=item.question, answerable=item.answerable, abstained=answer.abstained,
+        cited=cited, hit1=bool(ranks) and ranks[0] == 1, hitk=bool(ranks),
+        reciprocal_rank=1 / ranks[0] if ranks else 0.0, contains=contains,
+        latency_ms=round(latency_ms, 2), answer=answer.answer,
+    )
+
+
+def run_gold(index: Index, questions: list[GoldQuestion],
+             progress: Callable[[QuestionResult], None] | None = None) -> dict:
+    """Ask every question, judge it, and summarize."""
+    results = []
+    for item in questions:
+        started = time.perf_counter()
+        answer = ask(index, item.question)
+        result = judge(item, answer, (time.perf_counter() - started) * 1000)
+        results.append(result)
+        if progress:
+            progress(result)
+    return {"summary": summarize(results), "questions": [r.model_dump() for r in results],
+            "index": {"build": index.build_id, "settings": index.manifest.get("settings")}}
+
+
+def summarize(results: list[QuestionResult]) -> dict[str, float | int]:
+    answerable = [r for r in results if r.answerable]
+    unanswerable = [r for r in results if not r.answerable]
+    refused = [r for r in results if r.abstained]
+    latencies = np.array([r.latency_ms for r in results]) if results else np.zeros(1)
+    contains = [r.contains for r in answerable if r.contains is not None]
+
+    def rate(part: int, whole: int) -> float:
+        return round(part / whole, 4) if whole else 0.0
+
+    return {
+        "questions": len(results),
+        "answerable": len(answerable),
+        "unanswerable": len(unanswerable),
+        "hit@1": rate(sum(r.hit1 for r in answerable), len(answerable)),
+        "hit@k": rate(sum(r.hitk for r in answerable), len(answerable)),
+        "mrr": rate(sum(r.reciprocal_rank for r in answerable), len(answerable)),
+        "refusal_recall": rate(sum(r.abstained for r in unanswerable), len(unanswerable)),
+        "refusal_precision": rate(sum(not r.answerable for r in refused), len(refused)),
+        "false_refusal_rate": rate(sum(r.abstained for r in answerable), len(answerable)),
+        "answer_contains": rate(sum(contains), len(contains)),
+        "latency_p50_ms": round(float(np.percentile(latencies, 50)), 2),
+        "latency_p95_ms": round(float(np.percentile(latencies, 95)), 2),
+    }
+
+
+FLOORS = {
+    "min_hit1": ("hit@1", ">="),
+    "min_hitk": ("hit@k", ">="),
+    "min_mrr": ("mrr", ">="),
+    "min_refusal_recall": ("refusal_recall", ">="),
+    "max_false_refusal": ("false_refusal_rate", "<="),
+    "min_answer_contains": ("answer_contains", ">="),
+}
+
+
+def check_floors(summary: dict, floors: dict[str, float | None]) -> list[str]:
+    """Human-readable failures of the given floors (empty when all hold)."""
+    failures = []
+    for name, limit in floors.items():
+        if limit is None:
+            continue
+        metric, op = FLOORS[name]
+        value = summary[metric]
+        if (op == ">=" and value < limit) or (op == "<=" and value > limit):
+            failures.append(f"{metric} is {value:.4f}, floor {op} {limit}")
+    return failures
+
+
+def write_report(report: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2))
