@@ -70,6 +70,7 @@ class EmbeddingSettings(Section):
         "fp32", description="bf16 is faster only on CPUs with AMX; measured slower without"
     )
     device: str = "cpu"
+    threads: int = Field(0, ge=0, description="CPU threads for bulk encoding; 0 = all cores")
     cache: bool = Field(True, description="reuse embeddings of unchanged text across builds")
 
 
