@@ -20,8 +20,8 @@ from rag.errors import RagError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
                   help="Ask questions of a folder of documents; every answer cites its sources.")
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 IndexDir = Annotated[Optional[Path], typer.Option("--index-dir", help="index folder [default: index/]")]
 ModeOpt = Annotated[Optional[str], typer.Option("--mode", help="hybrid | dense | keyword")]

@@ -22,7 +22,7 @@ MONTHS = (
 )
 DATE_MDY = re.compile(rf"\b({MONTHS})\.?\s+(\d{{1,2}}),?\s+(\d{{4}})\b")
 DATE_DMY = re.compile(rf"\b(\d{{1,2}})\s+({MONTHS})\.?,?\s+(\d{{4}})\b")
-DATE_ISO = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+DATE_ISO = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})(?!\d)")
 BYLINE = re.compile(r"^\s*by\s+([A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]*){0,4})\s*$", re.IGNORECASE)
 AUTHOR_TAG = re.compile(r"^\s*(?:articles by|author|written by)\s*:\s*(.+?)\s*$", re.IGNORECASE)
 OUTLET_DATED = re.compile(rf"^\s*([A-Z][\w&' .-]{{2,60}}?),\s+(?:{MONTHS})\.?\s+\d{{1,2}},?\s+\d{{4}}\s*$")

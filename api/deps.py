@@ -1,0 +1,95 @@
+"""Dependencies of the routes, as `Annotated` aliases: settings, the loaded index, the API key
+check, and request bodies checked against the configured limits (`settings.api`)."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Body, Depends, Request
+
+from api.errors import ApiError
+from api.schemas import (ASK_EXAMPLES, CHAT_EXAMPLES, SEARCH_EXAMPLES, AskRequest, ChatRequest,
+                         SearchRequest)
+from rag.config import ApiSettings, Settings
+from rag.errors import IndexMissing, RagError
+from rag.indexing import Index
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_index(request: Request) -> Index:
+    """The index loaded at start-up (or by the reloader); 503 with the reason when there is none."""
+    index = request.app.state.index
+    if index is None:
+        error = request.app.state.index_error
+        if isinstance(error, RagError):
+            raise error
+        raise IndexMissing("no index is loaded; build one with 'rag index' and the server picks it up")
+    return index
+
+
+IndexDep = Annotated[Index, Depends(get_index)]
+
+
+def require_api_key(request: Request, settings: SettingsDep) -> None:
+    """When `api_key` is set, the request must carry `Authorization: Bearer <key>`."""
+    if settings.api_key is None:
+        return
+    expected = settings.api_key.get_secret_value().encode()
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+        raise ApiError(401, "unauthorized",
+                       "this server needs an API key: send the header 'Authorization: Bearer <key>' "
+                       "with the key the server was started with (RAG_API_KEY)",
+                       headers={"WWW-Authenticate": "Bearer"})
+
+
+Authorized = Depends(require_api_key)
+
+
+def check_text(text: str, field: str, limits: ApiSettings) -> None:
+    if len(text) > limits.max_question_chars:
+        raise ApiError(422, "question_too_long",
+                       f"{field}: {len(text)} characters is over the limit of {limits.max_question_chars} "
+                       "(api.max_question_chars); ask a shorter question")
+
+
+def check_k(k: int | None, limits: ApiSettings) -> None:
+    if k is not None and not 1 <= k <= limits.max_k:
+        raise ApiError(422, "k_out_of_range", f"k: {k} is out of range; use 1 to {limits.max_k} (api.max_k)")
+
+
+def valid_ask(body: Annotated[AskRequest, Body(openapi_examples=ASK_EXAMPLES)],
+              settings: SettingsDep) -> AskRequest:
+    check_text(body.question, "question", settings.api)
+    check_k(body.k, settings.api)
+    return body
+
+
+def valid_search(body: Annotated[SearchRequest, Body(openapi_examples=SEARCH_EXAMPLES)],
+                 settings: SettingsDep) -> SearchRequest:
+    check_text(body.query, "query", settings.api)
+    check_k(body.k, settings.api)
+    return body
+
+
+def valid_chat(body: Annotated[ChatRequest, Body(openapi_examples=CHAT_EXAMPLES)],
+               settings: SettingsDep) -> ChatRequest:
+    if len(body.messages) > settings.api.max_turns:
+        raise ApiError(422, "too_many_turns",
+                       f"messages: {len(body.messages)} messages is over the limit of "
+                       f"{settings.api.max_turns} (api.max_turns); send only the recent turns")
+    check_text(body.messages[-1].content, "messages[-1].content", settings.api)
+    check_k(body.k, settings.api)
+    return body
+
+
+AskBody = Annotated[AskRequest, Depends(valid_ask)]
+SearchBody = Annotated[SearchRequest, Depends(valid_search)]
+ChatBody = Annotated[ChatRequest, Depends(valid_chat)]

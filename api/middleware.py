@@ -1,0 +1,108 @@
+"""Two plain ASGI middlewares: an access log line per request, and the request body size limit.
+
+Plain ASGI rather than `BaseHTTPMiddleware` so streamed responses pass through untouched and the
+body limit can answer before the application reads anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import error_bytes
+
+access_log = logging.getLogger("rag.access")
+
+
+class AccessLog:
+    """Logs `METHOD path status latency` to the `rag.access` logger once a response is complete."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            ms = (time.perf_counter() - started) * 1000
+            access_log.info("%s %s %d %.1fms", scope["method"], scope["path"], status, ms,
+                            extra={"method": scope["method"], "path": scope["path"], "status": status,
+                                   "latency_ms": round(ms, 2)})
+
+
+class BodyLimit:
+    """Refuses bodies over `max_bytes` with 413: by Content-Length up front, and by counting the
+    bytes actually received (a chunked body, or a Content-Length that lies)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None:
+            try:
+                too_big = int(declared) > self.max_bytes
+            except ValueError:
+                await self.refuse(send, 400, "bad_request", "the Content-Length header is not a number")
+                return
+            if too_big:
+                await self.refuse_size(send)
+                return
+        # Read the (bounded) body now and replay it, so an oversize body never reaches the app.
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self.refuse_size(send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def refuse_size(self, send: Send) -> None:
+        await self.refuse(send, 413, "body_too_large",
+                          f"the request body is over {self.max_bytes} bytes (api.max_body_bytes); "
+                          "send a shorter question or fewer chat turns")
+
+    @staticmethod
+    async def refuse(send: Send, status: int, code: str, message: str) -> None:
+        body = error_bytes(code, message)
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})

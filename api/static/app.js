@@ -1,0 +1,316 @@
+// The chat page: posts the conversation to /chat (streamed), renders answers with clickable [n]
+// citation markers, and shows a cited span highlighted in its document. No framework, no build.
+"use strict";
+
+const HISTORY = 6;            // messages sent with a question: enough to resolve follow-ups
+const KEY_STORE = "rag-api-key";
+
+const $ = (id) => document.getElementById(id);
+const log = $("log");
+const form = $("ask-form");
+const input = $("question");
+const sendButton = $("send");
+const viewer = $("viewer");
+
+let messages = [];            // the conversation: {role: "user"|"assistant", content}
+let busy = false;
+
+// ------------------------------------------------------------------------------ small helpers
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined && text !== null) node.textContent = text;
+  return node;
+}
+
+function authHeaders() {
+  const key = localStorage.getItem(KEY_STORE);
+  return key ? { Authorization: `Bearer ${key}` } : {};
+}
+
+function docUrl(docId, start, end) {
+  const path = docId.split("/").map(encodeURIComponent).join("/");
+  return `documents/${path}?start=${start}&end=${end}&context=1000000`;
+}
+
+class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+async function errorFrom(response) {
+  let code = `http_${response.status}`;
+  let message = `the server answered ${response.status} ${response.statusText}`;
+  try {
+    const body = await response.json();
+    if (body && body.error) ({ code, message } = body.error);
+  } catch (_) { /* not JSON: keep the status line */ }
+  return new ApiError(response.status, code, message);
+}
+
+function askForKey() {
+  const dialog = $("key-dialog");
+  return new Promise((resolve) => {
+    $("api-key").value = localStorage.getItem(KEY_STORE) || "";
+    dialog.addEventListener("close", () => {
+      const key = $("api-key").value.trim();
+      if (dialog.returnValue === "ok" && key) {
+        localStorage.setItem(KEY_STORE, key);
+        resolve(true);
+      } else {
+        resolve(false);
+      }
+    }, { once: true });
+    dialog.showModal();
+  });
+}
+
+// fetch with the API key; on 401 ask for a key once and retry
+async function apiFetch(url, options = {}, retried = false) {
+  const response = await fetch(url, { ...options, headers: { ...(options.headers || {}), ...authHeaders() } });
+  if (response.status === 401 && !retried && await askForKey()) {
+    return apiFetch(url, options, true);
+  }
+  if (!response.ok) throw await errorFrom(response);
+  return response;
+}
+
+// ------------------------------------------------------------------------------ status line
+
+async function loadStatus() {
+  const status = $("status");
+  try {
+    const response = await fetch("health");
+    const health = await response.json();
+    if (health.index_loaded) {
+      status.textContent = `${health.documents} documents · ${health.model}`;
+      status.className = "status ok";
+    } else {
+      status.textContent = `no index: ${health.detail || "build one with 'rag index'"}`;
+      status.className = "status bad";
+    }
+  } catch (_) {
+    status.textContent = "server unreachable";
+    status.className = "status bad";
+  }
+}
+
+// ------------------------------------------------------------------------------ asking
+
+async function* sseEvents(response) {
+  // Parses text/event-stream: blocks separated by a blank line, "event:" and "data:" fields.
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    buffer += decoder.decode(value || new Uint8Array(), { stream: !done });
+    let cut;
+    while ((cut = buffer.search(/\r?\n\r?\n/)) >= 0) {
+      const block = buffer.slice(0, cut);
+      buffer = buffer.slice(cut).replace(/^\r?\n\r?\n/, "");
+      let event = "message";
+      const data = [];
+      for (const line of block.split(/\r?\n/)) {
+        if (line.startsWith("event:")) event = line.slice(6).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      }
+      if (data.length) yield { event, data: JSON.parse(data.join("\n")) };
+    }
+    if (done) return;
+  }
+}
+
+async function ask(question) {
+  const history = [...messages, { role: "user", content: question }].slice(-HISTORY);
+  while (history.length && history[0].role !== "user") history.shift();
+  const response = await apiFetch("chat", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+    body: JSON.stringify({ messages: history, stream: true }),
+  });
+  return response;
+}
+
+async function submit(question) {
+  if (busy || !question) return;
+  busy = true;
+  sendButton.disabled = true;
+  $("intro").hidden = true;
+  addTurn("user", question);
+  const bubble = addTurn("assistant pending", "");
+  const streamed = el("p", "answer-text streaming");
+  bubble.append(streamed);
+  try {
+    const response = await ask(question);
+    let answer = null;
+    if ((response.headers.get("content-type") || "").includes("text/event-stream")) {
+      for await (const { event, data } of sseEvents(response)) {
+        if (event === "token") streamed.textContent += data.text;
+        else if (event === "citations") answer = data;
+      }
+    } else {
+      answer = await response.json();
+    }
+    if (!answer) throw new ApiError(0, "incomplete", "the answer stream ended early; ask again");
+    renderAnswer(bubble, answer);
+    messages.push({ role: "user", content: question }, { role: "assistant", content: answer.answer });
+  } catch (error) {
+    renderError(bubble, error);
+  } finally {
+    bubble.classList.remove("pending");
+    busy = false;
+    sendButton.disabled = false;
+    bubble.scrollIntoView({ block: "nearest" });
+  }
+}
+
+function addTurn(kind, text) {
+  const item = el("li", `turn ${kind}`);
+  if (text) item.append(el("p", "user-text", text));
+  log.append(item);
+  item.scrollIntoView({ block: "nearest" });
+  return item;
+}
+
+// ------------------------------------------------------------------------------ rendering
+
+function renderAnswer(bubble, answer) {
+  bubble.textContent = "";
+  const byN = new Map(answer.citations.map((c) => [c.n, c]));
+  if (answer.abstained) {
+    bubble.classList.add("refusal");
+    bubble.append(el("p", "refusal-label", "No answer in the documents"));
+    bubble.append(el("p", "answer-text", answer.answer));
+    if (answer.related.length) {
+      bubble.append(el("h3", "closest-title", "Closest passages (not answers)"));
+      const list = el("ul", "closest");
+      for (const passage of answer.related) {
+        const item = el("li");
+        const button = el("button", "passage-link plain", passage.title);
+        button.type = "button";
+        button.addEventListener("click", () => openSource(passage, button));
+        item.append(button, el("q", "passage-quote", oneLine(passage.quote)));
+        list.append(item);
+      }
+      bubble.append(list);
+    }
+  } else {
+    const text = el("p", "answer-text");
+    for (const part of answer.answer.split(/(\[\d+\])/)) {
+      const marker = /^\[(\d+)\]$/.exec(part);
+      const citation = marker && byN.get(Number(marker[1]));
+      if (citation) text.append(citeButton(citation, `[${citation.n}]`, "cite"));
+      else if (part) text.append(document.createTextNode(part));
+    }
+    bubble.append(text);
+    if (answer.citations.length) {
+      const sources = el("ol", "sources");
+      for (const c of answer.citations) {
+        const item = el("li");
+        item.append(citeButton(c, `[${c.n}]`, "cite cite-source"));
+        const where = [c.source, c.page ? `page ${c.page}` : null].filter(Boolean).join(", ");
+        item.append(el("span", "source-title", ` ${c.title}`), el("span", "source-where", ` — ${where}`));
+        if (c.also_in.length) item.append(el("span", "also-in", ` (same text in ${c.also_in.join(", ")})`));
+        sources.append(item);
+      }
+      bubble.append(sources);
+    }
+  }
+  if (answer.rewritten_question && answer.rewritten_question !== answer.question) {
+    bubble.append(el("p", "rewritten", `searched as: ${answer.rewritten_question}`));
+  }
+}
+
+function citeButton(citation, label, className) {
+  const button = el("button", className, label);
+  button.type = "button";
+  button.dataset.n = citation.n;
+  button.dataset.docId = citation.doc_id;
+  button.dataset.start = citation.start;
+  button.dataset.end = citation.end;
+  button.title = `${citation.title} (${citation.source})`;
+  button.addEventListener("click", () => openSource(citation, button));
+  return button;
+}
+
+function renderError(bubble, error) {
+  bubble.textContent = "";
+  bubble.classList.add("error");
+  const message = error instanceof ApiError ? error.message : `the server could not be reached (${error.message})`;
+  bubble.append(el("p", "error-text", `Error: ${message}`));
+}
+
+function oneLine(text) {
+  const flat = text.replace(/\s+/g, " ").trim();
+  return flat.length > 240 ? `${flat.slice(0, 239)}…` : flat;
+}
+
+// ------------------------------------------------------------------------------ source viewer
+
+async function openSource(span, button) {
+  document.querySelectorAll(".active").forEach((node) => node.classList.remove("active"));
+  if (button) button.classList.add("active");
+  viewer.hidden = false;
+  document.body.classList.add("viewing");
+  $("doc-title").textContent = span.title;
+  $("doc-meta").textContent = "loading…";
+  const textBox = $("doc-text");
+  textBox.textContent = "";
+  try {
+    const response = await apiFetch(docUrl(span.doc_id, span.start, span.end));
+    const doc = await response.json();
+    $("doc-title").textContent = doc.title;
+    const meta = [doc.author && `by ${doc.author}`, doc.date, doc.outlet, doc.source,
+      doc.span.page ? `page ${doc.span.page}` : null].filter(Boolean);
+    $("doc-meta").textContent = meta.join(" · ");
+    const mark = el("mark", "cited", doc.span.text);
+    textBox.append(document.createTextNode(doc.before), mark, document.createTextNode(doc.after));
+    mark.scrollIntoView({ block: "center" });
+  } catch (error) {
+    $("doc-meta").textContent = "";
+    textBox.append(el("p", "error-text", `Error: ${error.message}`));
+  }
+}
+
+function closeViewer() {
+  viewer.hidden = true;
+  document.body.classList.remove("viewing");
+  document.querySelectorAll(".active").forEach((node) => node.classList.remove("active"));
+}
+
+// ------------------------------------------------------------------------------ wiring
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const question = input.value.trim();
+  if (!question || busy) return;
+  input.value = "";
+  submit(question);
+});
+
+input.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    form.requestSubmit();
+  }
+});
+
+$("close-viewer").addEventListener("click", closeViewer);
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && !viewer.hidden) closeViewer();
+});
+
+$("new-chat").addEventListener("click", () => {
+  messages = [];
+  log.textContent = "";
+  $("intro").hidden = false;
+  closeViewer();
+  input.focus();
+});
+
+loadStatus();
