@@ -1,0 +1,150 @@
+"""The chat page in a real headless Chromium (Debian's /usr/bin/chromium) against a real server.
+
+Asks a seed question, clicks the [1] marker and checks the highlighted <mark> is exactly citation
+1's quote; checks a refusal, a follow-up, and that a phone-sized screen has no horizontal
+overflow. Screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import Server
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+QUESTION = "Which generals are negotiating the peace?"
+UNANSWERABLE = "Who won the 2024 US presidential election?"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed at /usr/bin/chromium "
+                       "(apt-get install chromium); browser tests skipped"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page_errors():
+    return []
+
+
+def open_page(browser, server: Server, errors: list, **context_options):
+    context = browser.new_context(**context_options)
+    page = context.new_page()
+    page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+    page.on("console", lambda msg: errors.append(f"console {msg.type}: {msg.text}")
+            if msg.type == "error" else None)
+    page.on("response", lambda response: errors.append(f"{response.status} {response.url}")
+            if response.status >= 400 else None)
+    page.goto(server.url + "/")
+    page.wait_for_selector("#status.ok")
+    return context, page
+
+
+def ask_on_page(page, question: str):
+    """Type a question, send it with Enter, and return the finished answer bubble."""
+    count = page.locator(".turn.assistant").count()
+    page.fill("#question", question)
+    page.press("#question", "Enter")
+    bubble = page.locator(".turn.assistant:not(.pending)").nth(count)
+    bubble.wait_for(timeout=30_000)
+    assert "error" not in bubble.get_attribute("class"), bubble.inner_text()
+    return bubble
+
+
+def no_horizontal_overflow(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth "
+                         "&& document.body.scrollWidth <= window.innerWidth")
+
+
+def test_citation_marker_opens_the_quote_highlighted_in_its_document(browser, server, artifacts,
+                                                                      page_errors):
+    expected = httpx.post(f"{server.url}/ask", json={"question": QUESTION}, timeout=60).json()
+    citation = expected["citations"][0]
+    context, page = open_page(browser, server, page_errors, viewport={"width": 1280, "height": 900})
+    bubble = ask_on_page(page, QUESTION)
+    marker = bubble.locator(".answer-text button.cite[data-n='1']")
+    assert marker.inner_text() == "[1]"
+    assert marker.get_attribute("data-doc-id") == citation["doc_id"]
+    assert bubble.locator(".sources li").count() == len(expected["citations"])
+    marker.click()
+    mark = page.locator("#viewer mark")
+    mark.wait_for()
+    assert mark.text_content() == citation["quote"]
+    assert mark.is_visible() and page.locator("#viewer").is_visible()
+    assert page.locator("#doc-title").inner_text() == citation["title"]
+    meta = page.locator("#doc-meta").inner_text()
+    assert "Seymour M. Hersh" in meta and "2023-12-04" in meta
+    # the whole document is shown around the mark
+    document = httpx.get(f"{server.url}/documents/{citation['doc_id']}", timeout=60).json()
+    assert page.locator("#doc-text").text_content() == document["text"]
+    page.screenshot(path=str(artifacts / "chat-desktop.png"), full_page=True)
+    context.close()
+    assert page_errors == []
+
+
+def test_refusal_is_shown_as_such_with_the_closest_passages(browser, server, page_errors):
+    context, page = open_page(browser, server, page_errors, viewport={"width": 1280, "height": 900})
+    bubble = ask_on_page(page, UNANSWERABLE)
+    assert "refusal" in bubble.get_attribute("class")
+    assert bubble.locator(".refusal-label").is_visible()
+    assert "Closest passages" in bubble.locator(".closest-title").inner_text()
+    assert bubble.locator(".closest li").count() >= 1
+    assert bubble.locator("button.cite").count() == 0
+    bubble.locator(".closest li button").first.click()
+    page.locator("#viewer mark").wait_for()
+    context.close()
+    assert page_errors == []
+
+
+def test_follow_up_question_uses_the_conversation(browser, server, page_errors):
+    context, page = open_page(browser, server, page_errors, viewport={"width": 1280, "height": 900})
+    ask_on_page(page, "What did Milley say about negotiations?")
+    bubble = ask_on_page(page, "and what did he say about NATO?")
+    assert "Milley" in bubble.locator(".rewritten").inner_text()
+    first = bubble.locator(".answer-text button.cite[data-n='1']")
+    first.click()
+    mark = page.locator("#viewer mark")
+    mark.wait_for()
+    assert "Milley" in mark.text_content() and "NATO" in mark.text_content()
+    # a new chat forgets the conversation
+    page.click("#new-chat")
+    assert page.locator(".turn").count() == 0
+    context.close()
+    assert page_errors == []
+
+
+def test_phone_viewport_has_no_horizontal_overflow(browser, server, artifacts, page_errors):
+    context, page = open_page(browser, server, page_errors, viewport={"width": 390, "height": 844},
+                              device_scale_factor=3, is_mobile=True, has_touch=True)
+    assert no_horizontal_overflow(page)
+    bubble = ask_on_page(page, QUESTION)
+    ask_on_page(page, UNANSWERABLE)
+    assert no_horizontal_overflow(page)
+    box = page.locator("#ask-form").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390
+    page.screenshot(path=str(artifacts / "chat-phone.png"))
+    bubble.locator(".answer-text button.cite[data-n='1']").tap()
+    page.locator("#viewer mark").wait_for()
+    viewer = page.locator("#viewer").bounding_box()
+    assert viewer["width"] <= 390 and no_horizontal_overflow(page)
+    assert page.locator("#viewer mark").is_visible()
+    page.screenshot(path=str(artifacts / "chat-phone-source.png"))
+    page.click("#close-viewer")
+    assert page.locator("#viewer").is_hidden()
+    context.close()
+    assert page_errors == []
