@@ -80,7 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    # Added last = outermost: the access log sees every response, including a 413.
+    # Each middleware added wraps the ones before: AccessLog(CORS(BodyLimit(app))), so the access
+    # log sees every response and a 413 still carries CORS headers a browser needs to read it.
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
     if settings.api.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.api.cors_origins,
@@ -111,7 +112,7 @@ async def reload_loop(app: FastAPI, settings: Settings) -> None:
                 continue
             app.state.index = await asyncio.to_thread(load_index, settings)
             app.state.index_error = None
-        except Exception as exc:  # a broken build must neither stop the reloader nor the old index
+        except Exception as exc:  # noqa: BLE001 - a broken build must not stop the reloader
             failed = folder
             message = exc.message if isinstance(exc, RagError) else repr(exc)
             if app.state.index is None:

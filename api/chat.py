@@ -41,7 +41,7 @@ STOP_WORDS = {
     "says", "so", "tell", "than", "that", "the", "their", "them", "then", "there", "these", "they",
     "this", "those", "to", "us", "was", "we", "were", "what", "when", "where", "which", "who",
     "whom", "whose", "why", "will", "with", "would", "you", "your", "he", "she", "his", "her", "him",
-    "according", "about", "please", "should", "was", "going", "get", "got", "much", "many", "more",
+    "according", "please", "should", "going", "get", "got", "much", "many", "more",
 }
 
 

@@ -9,8 +9,7 @@ from typing import Annotated
 from fastapi import Body, Depends, Request
 
 from api.errors import ApiError
-from api.schemas import (ASK_EXAMPLES, CHAT_EXAMPLES, SEARCH_EXAMPLES, AskRequest, ChatRequest,
-                         SearchRequest)
+from api.schemas import ASK_EXAMPLES, CHAT_EXAMPLES, SEARCH_EXAMPLES, AskRequest, ChatRequest, SearchRequest
 from rag.config import ApiSettings, Settings
 from rag.errors import IndexMissing, RagError
 from rag.indexing import Index

@@ -62,8 +62,8 @@ def chat_route(body: ChatBody, index: IndexDep):
     `citations` event with the full answer JSON, then `done`."""
     rewritten = rewrite_question(body.messages)
     answer = ask(index, rewritten, body.k, body.mode)
-    reply = s.ChatAnswer(**answer.model_dump(), rewritten_question=rewritten)
-    reply.question = body.messages[-1].content
+    reply = s.ChatAnswer(**{**answer.model_dump(), "question": body.messages[-1].content},
+                         rewritten_question=rewritten)
     if not body.stream:
         return reply
     return StreamingResponse(sse_events(reply), media_type="text/event-stream",

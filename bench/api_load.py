@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import socket
 import statistics
@@ -33,9 +34,9 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag.config import load_settings  # noqa: E402
-from rag.errors import IndexMissing  # noqa: E402
-from rag.indexing import build_index, current_build, open_index  # noqa: E402
+from rag.config import load_settings
+from rag.errors import IndexMissing
+from rag.indexing import build_index, current_build, open_index
 
 GOLD = ROOT / "eval" / "seeds.jsonl"
 WARMUP = 10
@@ -66,7 +67,7 @@ def run(call: Callable[[int], None], n: int, concurrency: int) -> dict:
         try:
             call(i)
             ok = True
-        except Exception as exc:  # counted and reported, never hidden
+        except Exception as exc:  # noqa: BLE001 - counted and reported, never hidden
             ok = False
             with lock:
                 errors.append(f"{type(exc).__name__}: {exc}"[:200])
@@ -148,7 +149,7 @@ def ensure_index(index_dir: Path) -> None:
 
 
 def fmt(value: float, digits: int = 1) -> str:
-    return "-" if value != value else f"{value:.{digits}f}"  # NaN -> "-"
+    return "-" if math.isnan(value) else f"{value:.{digits}f}"
 
 
 def main() -> None:

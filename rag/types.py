@@ -42,7 +42,11 @@ class Document(Record):
 
     @property
     def display_title(self) -> str:
-        return self.title or self.doc_id
+        """The stated title, else the document id with whatever byline the text states."""
+        if self.title:
+            return self.title
+        byline = ", ".join(v for v in (self.author, self.outlet, self.date) if v)
+        return f"{self.doc_id} ({byline})" if byline else self.doc_id
 
     def page_at(self, offset: int) -> int | None:
         """The 1-based page holding `offset`, or None for sources without pages."""

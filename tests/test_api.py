@@ -15,12 +15,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import Server
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.chat import is_follow_up, names, rewrite_question, salient_terms
 from api.schemas import ChatMessage
-from conftest import Server
 from rag.answering import ask
 from rag.config import load_settings
 from rag.indexing import build_index, current_build

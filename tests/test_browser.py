@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import Server
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -148,3 +147,23 @@ def test_phone_viewport_has_no_horizontal_overflow(browser, server, artifacts, p
     assert page.locator("#viewer").is_hidden()
     context.close()
     assert page_errors == []
+
+
+def test_page_asks_for_the_api_key_when_the_server_needs_one(browser, seeds_index, start_server,
+                                                              page_errors):
+    keyed = start_server(seeds_index.index_dir, env={"RAG_API_KEY": "browser-key"})
+    context, page = open_page(browser, keyed, page_errors, viewport={"width": 1280, "height": 900})
+    page.fill("#question", QUESTION)
+    page.press("#question", "Enter")
+    page.locator("#key-dialog[open]").wait_for()
+    page.fill("#api-key", "browser-key")
+    page.click("#key-ok")
+    bubble = page.locator(".turn.assistant:not(.pending)").first
+    bubble.wait_for(timeout=30_000)
+    assert bubble.locator(".answer-text button.cite[data-n='1']").count() == 1
+    bubble.locator(".answer-text button.cite[data-n='1']").click()
+    page.locator("#viewer mark").wait_for()  # the document fetch carries the key too
+    assert page.evaluate("localStorage.getItem('rag-api-key')") == "browser-key"
+    context.close()
+    # the first /chat without a key was a 401 (expected); nothing else failed
+    assert [e for e in page_errors if "401" not in e] == []
