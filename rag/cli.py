@@ -293,7 +293,8 @@ def serve(
               "-d '{\"question\": \"Which generals are negotiating the peace?\"}'", highlight=False,
               markup=False)
     uvicorn.run("api.app:create_app", factory=True, host=settings.api.host, port=settings.api.port,
-                workers=settings.api.workers, log_level="info", timeout_graceful_shutdown=10)
+                workers=settings.api.workers, log_level="info", access_log=False,
+                timeout_graceful_shutdown=10)
 
 
 def main() -> None:
