@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from corpus_tools import ROOT, make_pdf
 from rag.config import load_settings
