@@ -8,6 +8,7 @@ as the document is unchanged.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ TERMINAL = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
 PARAGRAPH = re.compile(r"[ \t\xa0]*\r?\n(?:[ \t\xa0\u200b]*\r?\n)+[ \t\xa0\u200b]*")
 JOINING_END = re.compile(r"[,:;—–-]$")
 SHORT_LINE = 40
+NEXT_CHAR = re.compile(r"\s*(\S)")
+TAIL = 64  # characters looked at before a break: the patterns there are anchored at its end
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 TokenSplitter = Callable[[str, int], list[tuple[int, int]]]
@@ -52,21 +55,31 @@ def split_sentences(text: str, span: Span) -> list[Span]:
 
 
 def _paragraph_cuts(text: str, span: Span) -> list[int]:
+    """Cuts at line breaks that end a sentence. Linear: only a short tail before each break is read."""
     cuts = []
     region = text[span.start:span.end]
-    breaks = [(m.start(), m.end(), True) for m in PARAGRAPH.finditer(region)]
-    breaks += [(m.start(), m.end(), False) for m in re.finditer(r"\r?\n", region)
-               if not any(b[0] <= m.start() < b[1] for b in breaks)]
-    for start, end, blank in breaks:
-        before = region[:start].rstrip()
-        line_before = before.rsplit("\n", 1)[-1].strip()
-        after = region[end:].lstrip()
-        if not before or not after:
+    blank = [(m.start(), m.end()) for m in PARAGRAPH.finditer(region)]
+    starts = [b[0] for b in blank]
+
+    def inside_blank(pos: int) -> bool:
+        i = bisect.bisect_right(starts, pos) - 1
+        return i >= 0 and blank[i][0] <= pos < blank[i][1]
+
+    breaks = [(a, b, True) for a, b in blank]
+    breaks += [(m.start(), m.end(), False) for m in re.finditer(r"\r?\n", region) if not inside_blank(m.start())]
+    for start, end, is_blank in breaks:
+        stop = start
+        while stop > 0 and region[stop - 1].isspace():
+            stop -= 1
+        following = NEXT_CHAR.match(region, end)
+        if stop == 0 or not following:
             continue
-        joins = JOINING_END.search(before) or after[0].islower()
-        if blank and not joins:
+        before = region[max(0, stop - TAIL):stop]
+        line_before = region[region.rfind("\n", 0, stop) + 1:stop].strip()
+        joins = JOINING_END.search(before) or following.group(1).islower()
+        if is_blank and not joins:
             cuts.append(span.start + end)
-        elif not blank and not joins and (
+        elif not is_blank and not joins and (
             len(line_before) < SHORT_LINE or re.search(r"[.!?…][\"'”’)]*$", before)
         ):
             cuts.append(span.start + end)
@@ -77,10 +90,11 @@ def _punctuation_cuts(text: str, span: Span) -> list[int]:
     cuts = []
     region = text[span.start:span.end]
     for match in TERMINAL.finditer(region):
-        after = region[match.end():].lstrip()
-        if not after or not (after[0].isupper() or after[0].isdigit() or after[0] in "\"'“‘(•["):
+        following = NEXT_CHAR.match(region, match.end())
+        first = following.group(1) if following else ""
+        if not first or not (first.isupper() or first.isdigit() or first in "\"'“‘(•["):
             continue
-        word = re.search(r"([\w.]+)[.!?…]*[\"'”’)\]]*$", region[:match.end()])
+        word = re.search(r"([\w.]+)[.!?…]*[\"'”’)\]]*$", region[max(0, match.end() - TAIL):match.end()])
         token = word.group(1).rstrip(".").lower() if word else ""
         if match.group(0).startswith(".") and (token in ABBREVIATIONS or re.fullmatch(r"[a-z]", token)):
             continue
