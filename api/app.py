@@ -6,8 +6,13 @@ as fast as the rest. While serving, a background task looks every `api.reload_in
 build that fails to open is logged and the old index keeps serving. Without an index at start-up
 the server still starts: /health says `degraded` and the other routes answer 503 until one is built.
 
-Public: `/`, `/static/*`, `/health`, `/docs`, `/openapi.json`. Everything else requires
-`Authorization: Bearer <RAG_API_KEY>` when an API key is set.
+Public: `/`, `/static/*`, `/health`, `/docs`, `/docs-assets/*`, `/openapi.json`.
+Everything else requires `Authorization: Bearer <RAG_API_KEY>` when an API key is set.
+
+/docs (Swagger UI) works offline: its script, style sheet and icon are served from /docs-assets/
+out of the `fastapi-offline` package (Swagger UI 5, which reads OpenAPI 3.1) instead of FastAPI's
+default CDN links, and Swagger UI's online validator badge is turned off. There is no /redoc: the
+ReDoc bundle fetches its logo from its vendor's CDN.
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from fastapi import FastAPI
+import fastapi_offline
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
@@ -31,6 +38,8 @@ from rag.errors import RagError
 from rag.indexing import Index, current_build, open_index
 
 STATIC = Path(__file__).parent / "static"
+DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"  # swagger-ui-bundle.js, .css, favicon
+DOCS_ASSETS_URL = "/docs-assets"
 log = logging.getLogger("rag.api")
 
 DESCRIPTION = """Ask questions of a folder of documents; every answer cites its sources.
@@ -68,7 +77,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await reloader
 
-    app = FastAPI(title="rag", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="rag", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.index, app.state.index_error = None, None
     install_error_handlers(app)
@@ -80,6 +90,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    install_docs(app)
+    declare_auth(app, required=settings.api_key is not None)
     # Each middleware added wraps the ones before: AccessLog(CORS(BodyLimit(app))), so the access
     # log sees every response and a 413 still carries CORS headers a browser needs to read it.
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
@@ -88,6 +100,40 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"])
     app.add_middleware(AccessLog)
     return app
+
+
+def install_docs(app: FastAPI) -> None:
+    """/docs with every asset served by this server, so it works with no network."""
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}", title="rag - API docs",
+            swagger_js_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS_URL}/favicon.png",
+            # no badge image fetched from validator.swagger.io
+            swagger_ui_parameters={"validatorUrl": None})
+
+
+def declare_auth(app: FastAPI, required: bool) -> None:
+    """Without an API key the bearer scheme the routes declare is optional: each operation's
+    `security` then also lists `{}` (no authentication), as OpenAPI spells it."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            spec = generate()
+            if not required:
+                for operations in spec.get("paths", {}).values():
+                    for operation in operations.values():
+                        if operation.get("security"):
+                            operation["security"].append({})
+        return app.openapi_schema
+
+    app.openapi = openapi
 
 
 def load_index(settings: Settings) -> Index:

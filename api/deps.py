@@ -6,7 +6,8 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import Body, Depends, Request
+from fastapi import Body, Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import ApiError
 from api.schemas import ASK_EXAMPLES, CHAT_EXAMPLES, SEARCH_EXAMPLES, AskRequest, ChatRequest, SearchRequest
@@ -36,7 +37,14 @@ def get_index(request: Request) -> Index:
 IndexDep = Annotated[Index, Depends(get_index)]
 
 
-def require_api_key(request: Request, settings: SettingsDep) -> None:
+# Declares the bearer scheme in the OpenAPI schema (so /docs has an "Authorize" button); it never
+# refuses anything itself: require_api_key does the check.
+BEARER = HTTPBearer(auto_error=False, scheme_name="apiKey",
+                    description="The server's RAG_API_KEY; needed only when the server was started with one")
+
+
+def require_api_key(request: Request, settings: SettingsDep,
+                    _declared: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]) -> None:
     """When `api_key` is set, the request must carry `Authorization: Bearer <key>`."""
     if settings.api_key is None:
         return

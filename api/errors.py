@@ -51,6 +51,11 @@ HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "n
               429: "too_many_requests"}
 
 
+NOT_JSON = "the body is not valid JSON; send a JSON object with Content-Type: application/json"
+# FastAPI's 400 detail when the body cannot be read as JSON at all (e.g. bytes that are not UTF-8)
+FASTAPI_BODY_PARSE_ERROR = "There was an error parsing the body"
+
+
 def describe_validation(exc: RequestValidationError) -> str:
     """One readable line per problem, naming the field: `body.k: Input should be ...`."""
     parts = []
@@ -58,7 +63,7 @@ def describe_validation(exc: RequestValidationError) -> str:
         loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
         msg = err.get("msg", "invalid")
         if err.get("type") == "json_invalid":
-            loc, msg = "body", "the body is not valid JSON; send a JSON object with Content-Type: application/json"
+            loc, msg = "body", NOT_JSON
         elif err.get("type") == "missing" and loc == "body":
             msg = "a JSON body is required; see /docs for an example"
         elif err.get("type") == "extra_forbidden":
@@ -86,6 +91,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == FASTAPI_BODY_PARSE_ERROR:
+            # a body FastAPI cannot even decode (not UTF-8): the same 422 as any other bad JSON
+            return error_response(422, "invalid_request", NOT_JSON)
         code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
         if exc.status_code == 404:
             message = f"no such route: {request.method} {request.url.path}; the routes are listed at /docs"

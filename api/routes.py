@@ -31,7 +31,7 @@ public = APIRouter()
           responses={200: {"content": {"application/json": {"examples": {
               "answer": {"summary": "Answered", "value": s.ANSWER_EXAMPLE},
               "refusal": {"summary": "Refused", "value": s.REFUSAL_EXAMPLE}}}}},
-              **s.error_responses(401, 413, 422, 503)})
+              **s.error_responses(401, 413, 422, 500, 503)})
 def ask_route(body: AskBody, index: IndexDep) -> Answer:
     """Cited sentences from the documents, or `abstained: true` with the closest passages."""
     return ask(index, body.question, body.k, body.mode)
@@ -39,7 +39,7 @@ def ask_route(body: AskBody, index: IndexDep) -> Answer:
 
 @api.post("/search", response_model=s.SearchResponse, tags=["answers"], summary="Ranked passages",
           responses={200: {"content": {"application/json": {"example": s.SEARCH_RESPONSE_EXAMPLE}}},
-                     **s.error_responses(401, 413, 422, 503)})
+                     **s.error_responses(401, 413, 422, 500, 503)})
 def search_route(body: SearchBody, index: IndexDep) -> s.SearchResponse:
     """The best passages for a query, one per near-duplicate group, best first."""
     mode = body.mode or index.settings.retrieval.mode
@@ -54,7 +54,7 @@ def search_route(body: SearchBody, index: IndexDep) -> s.SearchResponse:
           responses={200: {"content": {"application/json": {"example": {**s.ANSWER_EXAMPLE,
                                                                          "rewritten_question": "…"}},
                                        "text/event-stream": {"example": s.SSE_EXAMPLE}}},
-                     **s.error_responses(401, 413, 422, 503)})
+                     **s.error_responses(401, 413, 422, 500, 503)})
 def chat_route(body: ChatBody, index: IndexDep):
     """Answers the last user message; a follow-up ("and what did he say about NATO?") is first
     made self-contained with names from earlier user turns (see `api.chat`). With `stream: true`
@@ -84,7 +84,7 @@ def sse(event: str, data: dict) -> str:
 
 @api.get("/documents", response_model=s.DocumentList, tags=["documents"], summary="List the documents",
          responses={200: {"content": {"application/json": {"example": s.DOCUMENTS_EXAMPLE}}},
-                    **s.error_responses(401, 503)})
+                    **s.error_responses(401, 500, 503)})
 def documents_route(index: IndexDep) -> s.DocumentList:
     docs = [summary(d) for d in sorted(index.documents.values(), key=lambda d: d.doc_id)]
     return s.DocumentList(count=len(docs), documents=docs)
@@ -93,7 +93,7 @@ def documents_route(index: IndexDep) -> s.DocumentList:
 @api.get("/documents/{doc_id:path}", response_model=s.DocumentOut | s.DocumentSpanOut, tags=["documents"],
          summary="One document, or a span of it in context",
          responses={200: {"content": {"application/json": {"examples": s.DOCUMENT_EXAMPLES}}},
-                    **s.error_responses(401, 404, 422, 503)})
+                    **s.error_responses(401, 404, 422, 500, 503)})
 def document_route(
     index: IndexDep,
     doc_id: Annotated[str, Path(description="a doc_id from /documents or a citation")],

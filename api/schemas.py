@@ -267,6 +267,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict]:
         404: ("not_found", "no document 'x'; GET /documents lists the documents"),
         413: ("body_too_large", "the request body is over 65536 bytes (api.max_body_bytes)"),
         422: ("invalid_request", "question: the question is empty; type a question in plain words"),
+        500: ("internal_error", "the server failed on this request; the server log has the details"),
         503: ("index_missing", "no index at index; build one with 'rag index [PATH ...]'"),
     }
     out: dict[int | str, dict] = {}
