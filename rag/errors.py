@@ -49,6 +49,13 @@ class IndexMismatch(RagError):
     http_status = 503
 
 
+class IndexBusy(RagError):
+    """Another process is building the same index right now."""
+
+    code = "index_busy"
+    http_status = 409
+
+
 class IndexCorrupt(RagError):
     """Index files are missing or unreadable."""
 

@@ -17,13 +17,16 @@ any moment leaves the previous index untouched and loadable.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,7 +37,7 @@ from rag.cleaning import Cleaner
 from rag.config import Settings
 from rag.dedup import canonical_members, find_groups
 from rag.embedding import Embedder, EmbeddingCache, embed_with_cache
-from rag.errors import IndexCorrupt, IndexMismatch, IndexMissing, NothingIndexed
+from rag.errors import IndexBusy, IndexCorrupt, IndexMismatch, IndexMissing, NothingIndexed
 from rag.keyword import KeywordIndex
 from rag.loaders import Skipped, iter_files, load_file
 from rag.types import Chunk, Document
@@ -143,6 +146,13 @@ def build_from_documents(settings: Settings, documents: list[Document],
     chunks = chunk_corpus(settings, documents, embedder)
     if not chunks:
         raise NothingIndexed("the documents hold no indexable text after cleaning")
+    root = Path(settings.index_dir)
+    with build_lock(root):
+        return _build_locked(settings, documents, progress, sentences, embedder, chunks, started)
+
+
+def _build_locked(settings: Settings, documents: list[Document], progress: Progress,
+                  sentences: bool, embedder: Embedder, chunks: list[Chunk], started: float) -> BuildReport:
     by_id = {d.doc_id: d for d in documents}
     root = Path(settings.index_dir)
     builds = root / "builds"
@@ -233,7 +243,7 @@ def distinct_sentences(chunks: list[Chunk]) -> list[tuple[str, int, int]]:
 def _write_build(builds: Path, manifest: dict, documents: list[Document], chunks: list[Chunk],
                  vectors: np.ndarray, sentence_rows: list, sentence_vectors: np.ndarray,
                  keyword: KeywordIndex) -> Path:
-    build_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]
     temp = builds / f".tmp-{build_id}"
     temp.mkdir()
     with open(temp / "documents.jsonl", "w", encoding="utf-8") as out:
@@ -278,10 +288,27 @@ def _remove_stale_temps(builds: Path) -> None:
 
 
 def _prune_builds(builds: Path, keep: str) -> None:
+    """Remove all but the newest KEEP_BUILDS finished builds (ids sort by UTC build time)."""
     finished = sorted(p for p in builds.iterdir() if p.is_dir() and not p.name.startswith("."))
     for path in finished[:-KEEP_BUILDS]:
         if path.name != keep:
             shutil.rmtree(path, ignore_errors=True)
+
+
+@contextmanager
+def build_lock(root: Path) -> Iterator[None]:
+    """Hold `root/.build.lock` for one build; a second concurrent build fails instead of
+    deleting the first one's temporary folder. The OS drops the lock if the process dies."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".build.lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IndexBusy(f"another 'rag index' is building {root}; wait for it to finish") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 # --------------------------------------------------------------------------- opening

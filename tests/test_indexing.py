@@ -218,3 +218,16 @@ def test_cli_index_search_ask_info_json(tmp_path: Path):
     info = subprocess.run([sys.executable, "-m", "rag.cli", "info", "--json", "--index-dir", index_dir],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert json.loads(info.stdout)["counts"]["documents"] == 5
+
+
+def test_a_second_concurrent_build_is_refused_not_interleaved(tmp_path: Path):
+    from rag.errors import IndexBusy
+    from rag.indexing import build_lock
+
+    settings = load_settings(index_dir=tmp_path / "index")
+    with build_lock(tmp_path / "index"):
+        with pytest.raises(IndexBusy) as exc:
+            build_index(settings, [SEEDS])
+    assert "another 'rag index'" in exc.value.message
+    build_index(settings, [SEEDS])
+    assert open_index(settings).manifest["counts"]["documents"] == 5
