@@ -43,12 +43,20 @@ def seed_docs():
     return [load_file(SEEDS, path, 10**8) for path in sorted(SEEDS.glob("*.txt"))]
 
 
-def test_seed_files_are_the_shared_originals():
-    shared = SEEDS.parent.parent / "shared" / "seeds"
-    if not shared.exists():
-        pytest.skip("../shared/seeds not present on this machine")
-    for path in shared.iterdir():
-        assert (SEEDS / path.name).read_bytes() == path.read_bytes()
+SEED_SHA256 = {  # of ../shared/seeds/*, the five articles as given
+    "000_fa0abe1aae40eff2.txt": "fdd6073337a3fce77ae3408edbf22ecc32da359347941e95ee997ec28ee8a1ff",
+    "001_ba8a69dfa45ae580.txt": "0aeba7abf7b119bfd5664109751164857c423c31d13efccb81a80f9057040953",
+    "002_d16182aecea7049e.txt": "3d64d01c657343c8189da08a05749428b6aada25622c794dab1ea87646a2358e",
+    "003_a04de0ae7644ddd5.txt": "e4fc7bd701b350967f43284a5cc9038dbcb096dc66adebd14414b3d7fa52cdf8",
+    "004_1b6fea1d4b3ffca0.txt": "068594500aa7ca29ff9b38c35042eadd2f7b9001b729729b1dbd9ebaa570a2b0",
+}
+
+
+def test_seed_files_are_the_originals_byte_for_byte():
+    import hashlib
+
+    found = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in SEEDS.iterdir()}
+    assert found == SEED_SHA256
 
 
 @pytest.mark.parametrize("doc_id", sorted(EXPECTED_METADATA))
