@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rag.beir import MODES, default_index_dir, format_beir_table, run_beir  # noqa: E402
-from rag.config import load_settings  # noqa: E402
+from rag.beir import MODES, default_index_dir, format_beir_table, run_beir
+from rag.config import load_settings
 
 
 class StderrProgress:

@@ -256,9 +256,11 @@ def print_gold_report(report: dict) -> None:
 
 
 def evaluate_beir(folder: Path, index_dir: Path | None, json_path: Path | None, limit: int | None) -> None:
-    from rag.beir import format_beir_table, run_beir
+    from rag.beir import default_index_dir, format_beir_table, run_beir
 
-    settings = settings_for(index_dir or Path(f"/tmp/rag-beir-{folder.resolve().name}"))
+    settings = settings_for(index_dir)
+    if index_dir is None:  # one index (and embedding cache) per data set and index configuration
+        settings = settings.with_overrides(index_dir=default_index_dir(folder, settings))
     with progress_bar() as bar:
         report = run_beir(folder, settings, progress=BarProgress(bar), limit_queries=limit)
     out.print(format_beir_table(report), highlight=False, markup=False)
