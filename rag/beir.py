@@ -173,7 +173,8 @@ def run_beir(folder: str | Path, settings: Settings, modes: Sequence[Mode] = MOD
     encode_seconds = 0.0
     qids = list(queries)
     if any(m in ("dense", "hybrid") for m in modes):
-        embedder = index.embedder  # load the model outside the timed part
+        embedder = index.embedder  # load and warm up the model outside the timed part
+        embedder.encode([queries[q] for q in qids[:embedder.settings.batch_size]])
         progress.stage("encoding queries", len(qids))
         began = time.perf_counter()
         vectors = embedder.encode([queries[q] for q in qids], progress.advance)
@@ -182,6 +183,8 @@ def run_beir(folder: str | Path, settings: Settings, modes: Sequence[Mode] = MOD
     results: dict[str, Any] = {}
     runs: dict[str, dict[str, dict[str, float]]] = {}
     for mode in modes:
+        if qids:  # warm-up (first FAISS / BM25 calls allocate), not timed
+            rank_to_depth(index, queries[qids[0]], mode, depth, vectors[0] if vectors is not None else None)
         progress.stage(f"ranking ({mode})", len(qids))
         began = time.perf_counter()
         run: dict[str, dict[str, float]] = {}
