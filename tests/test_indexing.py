@@ -150,7 +150,7 @@ def synthetic_corpus(folder: Path, documents: int, seed: int = 7) -> Path:
 def run_cli_build(corpus: Path, index_dir: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "rag.cli", "index", str(corpus), "--index-dir", str(index_dir)],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", "RAG_EMBEDDING__CACHE": "false"})
 
 
 def test_killed_builds_leave_the_previous_index_intact(tmp_path: Path):
@@ -169,24 +169,27 @@ def test_killed_builds_leave_the_previous_index_intact(tmp_path: Path):
     assert full.wait(timeout=900) == 0
     duration = time.perf_counter() - started
     rng = random.Random(11)
+    whole = len(os.listdir(corpus)) - 1 + 5  # synthetic docs + the five seeds in seeds/
+    killed = 0
     for _ in range(kills):
         process = run_cli_build(corpus, index_dir)
         time.sleep(rng.uniform(0.3, duration))
-        if process.poll() is not None:  # finished before the kill: the new index is complete
-            build_index(settings, [SEEDS])
-            continue
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            killed += 1
         reopened = open_index(settings)
-        if reopened.build_id != build_id:  # the kill landed after the atomic switch
-            assert len(reopened.documents) == len(os.listdir(corpus)) - 1 + 5
+        if reopened.build_id != build_id:  # the build got past its atomic switch: it is complete
+            assert len(reopened.documents) == whole
             build_index(settings, [SEEDS])
             reopened = open_index(settings)
             build_id = reopened.build_id
         assert ask(reopened, QUESTION).model_dump(exclude={"timings_ms"}) == expected
+    print(f"{killed} of {kills} builds killed mid-way; the old index answered identically after each")
+    assert killed >= kills // 2
     final = run_cli_build(corpus, index_dir)
     assert final.wait(timeout=900) == 0
-    assert len(open_index(settings).documents) == len(os.listdir(corpus)) - 1 + 5
+    assert len(open_index(settings).documents) == whole
     assert not list((index_dir / "builds").glob(".tmp-*"))
 
 
