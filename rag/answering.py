@@ -1,9 +1,12 @@
 """Passages -> Answer: sentences picked and cited, citations verified, or an honest refusal.
 
 No language model is involved. Every sentence of the retrieved passages is scored against the
-question (cosine of precomputed sentence vectors plus the share of the question's content words it
-contains); the best one to `max_sentences` sentences become the answer, each followed by `[n]`.
-When even the best sentence is weak evidence the answer is a refusal with no citations.
+question: cosine of precomputed sentence vectors, plus the IDF-weighted share of the question's
+terms it contains, less a penalty when it lacks the kind of answer asked for (a date for "when",
+a number for "how many", a name for "who"). The best one to `max_sentences` sentences become the
+answer, each followed by `[n]`. When the best sentence is weak evidence (see `evidence`: it also
+weighs how much of the match is more than the question's names, and names the corpus never
+mentions) the answer is a refusal with no citations.
 
 Every citation is checked before it is returned: it must lie inside a retrieved passage and its
 quote must equal the document text at its offsets. A citation failing that is dropped.
