@@ -31,6 +31,9 @@ from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import percentile, questions  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -40,20 +43,6 @@ from rag.indexing import build_index, current_build, open_index
 
 GOLD = ROOT / "eval" / "seeds.jsonl"
 WARMUP = 10
-
-
-def questions() -> list[str]:
-    return [json.loads(line)["question"] for line in GOLD.read_text().splitlines() if line.strip()]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    rank = q / 100 * (len(ordered) - 1)
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def run(call: Callable[[int], None], n: int, concurrency: int) -> dict:

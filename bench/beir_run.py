@@ -1,6 +1,6 @@
 """Run the BEIR harness on one data set folder and print the metrics table.
 
-    .venv/bin/python bench/beir_run.py /work/shared/bench-data/scifact
+    .venv/bin/python bench/beir_run.py ../shared/bench-data/scifact
     .venv/bin/python bench/beir_run.py DIR --json out.json --set chunking.max_tokens=128 \
         --set retrieval.rrf_k=20 --modes dense,hybrid --limit 50
 

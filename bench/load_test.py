@@ -33,26 +33,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import percentile, questions  # noqa: E402
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
-GOLD = ROOT / "eval" / "seeds.jsonl"
 MAX_SECONDS = 3600
 MAX_CONCURRENCY = 64
-
-
-def questions() -> list[str]:
-    return [json.loads(line)["question"] for line in GOLD.read_text().splitlines() if line.strip()]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    rank = q / 100 * (len(ordered) - 1)
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 @dataclass
