@@ -206,14 +206,7 @@ def cite(index: Index, chosen: list[Candidate]) -> list[Citation]:
 def copies_of(index: Index, quote: str, candidates: list[str]) -> list[str]:
     """Those of `candidates` whose text contains `quote` (compared as normalized words)."""
     needle = " ".join(normalize(quote))
-    return [d for d in candidates if needle and needle in _normalized_text(index, d)]
-
-
-def _normalized_text(index: Index, doc_id: str) -> str:
-    cache = index.__dict__.setdefault("_normalized", {})
-    if doc_id not in cache:
-        cache[doc_id] = " ".join(normalize(index.documents[doc_id].text))
-    return cache[doc_id]
+    return [d for d in candidates if needle and needle in index.normalized_text(d)]
 
 
 def verified(index: Index, citations: list[Citation], passages: list[Passage]) -> list[Citation]:

@@ -35,7 +35,7 @@ import numpy as np
 from rag.chunking import ChunkPlan, chunk_document
 from rag.cleaning import Cleaner
 from rag.config import Settings
-from rag.dedup import canonical_members, find_groups
+from rag.dedup import canonical_members, find_groups, normalize
 from rag.embedding import Embedder, EmbeddingCache, embed_with_cache
 from rag.errors import IndexBusy, IndexCorrupt, IndexMismatch, IndexMissing, NothingIndexed
 from rag.keyword import KeywordIndex
@@ -179,7 +179,7 @@ def _build_locked(settings: Settings, documents: list[Document], progress: Progr
     for chunk, group in zip(chunks, find_groups(chunks, lengths, settings.retrieval.dedup_containment),
                             strict=True):
         chunk.group = group
-    keyword = KeywordIndex.build([keyword_text(c, by_id[c.doc_id], settings) for c in chunks])
+    keyword = KeywordIndex.build(texts)  # BM25 sees the same title-prefixed text as the model
     progress.advance(1)
     manifest = {
         "format_version": FORMAT_VERSION,
@@ -225,10 +225,6 @@ def embedding_text(chunk: Chunk, doc: Document, settings: Settings) -> str:
         title = " ".join(doc.title.split()[:TITLE_PREFIX_TOKENS // 2])
         return f"{title}: {chunk.text}"
     return chunk.text
-
-
-def keyword_text(chunk: Chunk, doc: Document, settings: Settings) -> str:
-    return embedding_text(chunk, doc, settings)
 
 
 def distinct_sentences(chunks: list[Chunk]) -> list[tuple[str, int, int]]:
@@ -376,12 +372,19 @@ class Index:
         lengths = {d: len(doc.text) for d, doc in self.documents.items()}
         self.canonical = canonical_members(self.chunks, [c.group for c in self.chunks], lengths)
         self._embedder: Embedder | None = None
+        self._normalized: dict[str, str] = {}
 
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
             self._embedder = Embedder(self.settings.embedding)
         return self._embedder
+
+    def normalized_text(self, doc_id: str) -> str:
+        """A document's words, normalized as for near-duplicate detection (computed once)."""
+        if doc_id not in self._normalized:
+            self._normalized[doc_id] = " ".join(normalize(self.documents[doc_id].text))
+        return self._normalized[doc_id]
 
     @property
     def build_id(self) -> str:
