@@ -74,6 +74,33 @@ class EmbeddingSettings(Section):
     cache: bool = Field(True, description="reuse embeddings of unchanged text across builds")
 
 
+class VectorSettings(Section):
+    """Where chunk vectors are stored and searched (see rag/vectorstore.py)."""
+
+    backend: Literal["faiss", "milvus"] = Field(
+        "faiss", description="faiss: a file in the index folder; milvus: Milvus Lite or a Milvus server"
+    )
+    faiss_kind: Literal["auto", "flat", "hnsw", "ivf"] = Field(
+        "auto", description="auto: exact flat search up to flat_max_rows vectors, IVF beyond"
+    )
+    flat_max_rows: int = Field(
+        100_000, ge=1, description="auto picks exact search up to this many vectors"
+    )
+    hnsw_m: int = Field(32, ge=4, le=128, description="HNSW graph degree")
+    hnsw_ef_construction: int = Field(80, ge=8, description="HNSW build-time beam width")
+    hnsw_ef_search: int = Field(128, ge=8, description="HNSW query-time beam width")
+    ivf_lists: int = Field(0, ge=0, description="IVF cells; 0 = about 4 * sqrt(vectors)")
+    ivf_nprobe: int = Field(32, ge=1, description="IVF cells visited per query")
+    milvus_uri: str = Field(
+        "", description="empty: a Milvus Lite file inside each build folder; else a .db path "
+        "or http(s)://host:port of a Milvus server or cluster"
+    )
+    milvus_token: SecretStr | None = Field(None, description="Milvus server token (user:password)")
+    milvus_index: Literal["FLAT", "HNSW", "IVF_FLAT", "AUTOINDEX"] = Field(
+        "FLAT", description="Milvus index type (Milvus Lite supports FLAT, IVF_FLAT and AUTOINDEX)"
+    )
+
+
 class RetrievalSettings(Section):
     """How passages are found for a question."""
 
@@ -135,6 +162,7 @@ class Settings(BaseSettings):
     cleaning: CleaningSettings = CleaningSettings()
     chunking: ChunkingSettings = ChunkingSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
+    vectors: VectorSettings = VectorSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     answer: AnswerSettings = AnswerSettings()
     api: ApiSettings = ApiSettings()
@@ -151,6 +179,8 @@ class Settings(BaseSettings):
         data = self.model_dump()
         if self.api_key is not None:
             data["api_key"] = self.api_key.get_secret_value()
+        if self.vectors.milvus_token is not None:
+            data["vectors"]["milvus_token"] = self.vectors.milvus_token.get_secret_value()
         for key, value in dotted.items():
             if value is None:
                 continue

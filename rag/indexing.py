@@ -6,7 +6,8 @@ Layout of `index_dir` (every file plain and inspectable):
     builds/<id>/manifest.json   how it was built: model, dimension, chunking, per-document hashes
     builds/<id>/documents.jsonl full text and metadata of every document (citations are checked here)
     builds/<id>/chunks.jsonl    chunk records: offsets, sentences, near-duplicate group
-    builds/<id>/vectors.faiss   chunk vectors (FAISS, inner product on normalized vectors)
+    builds/<id>/vectorstore.json which vector backend holds the chunk vectors, and how
+    builds/<id>/vectors.faiss   chunk vectors (FAISS backend; see rag/faiss_store.py)
     builds/<id>/sentences.npy   one vector per distinct sentence, rows in chunk order
     builds/<id>/keyword/        BM25 index (bm25s: JSON + .npy)
     cache/embeddings.sqlite     embeddings by (model, text hash), reused across builds
@@ -41,11 +42,13 @@ from rag.errors import IndexBusy, IndexCorrupt, IndexMismatch, IndexMissing, Not
 from rag.keyword import KeywordIndex
 from rag.loaders import Skipped, iter_files, load_file
 from rag.types import Chunk, Document
-from rag.vectorstore import FaissStore
+from rag.vectorstore import build_store, drop_store, open_store
 
 FORMAT_VERSION = 1
 TITLE_PREFIX_TOKENS = 32
 KEEP_BUILDS = 2
+# Fingerprint keys added after format 1 shipped, with the value every older build implied.
+_ADDED_KEYS: dict[str, Any] = {"vectors.backend": "faiss"}
 
 
 class Progress(Protocol):
@@ -88,6 +91,7 @@ def index_fingerprint(settings: Settings, embedder: Embedder | None = None) -> d
         "chunking.title_prefix": settings.chunking.title_prefix,
         "cleaning.enabled": settings.cleaning.enabled,
         "cleaning.extra_patterns": list(settings.cleaning.extra_patterns),
+        "vectors.backend": settings.vectors.backend,
     }
     if embedder is not None:
         fingerprint["embedding.dimension"] = embedder.dimension
@@ -157,7 +161,7 @@ def _build_locked(settings: Settings, documents: list[Document], progress: Progr
     root = Path(settings.index_dir)
     builds = root / "builds"
     builds.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(builds)
+    _remove_stale_temps(settings, builds)
     cache = EmbeddingCache(root / "cache" / "embeddings.sqlite") if settings.embedding.cache else None
     try:
         progress.stage("embedding chunks", len(chunks))
@@ -195,10 +199,10 @@ def _build_locked(settings: Settings, documents: list[Document], progress: Progr
                       for d in documents},
         "build_seconds": round(time.perf_counter() - started, 3),
     }
-    target = _write_build(builds, manifest, documents, chunks, vectors, sentence_rows,
+    target = _write_build(settings, builds, manifest, documents, chunks, vectors, sentence_rows,
                           sentence_vectors, keyword)
     _switch_current(root, target)
-    _prune_builds(builds, keep=target.name)
+    _prune_builds(settings, builds, keep=target.name)
     return BuildReport(path=target, documents=len(documents), chunks=len(chunks),
                        sentences=len(sentence_rows), embedded=embedded,
                        reused=len(chunks) + len(sentence_rows) - embedded,
@@ -236,7 +240,7 @@ def distinct_sentences(chunks: list[Chunk]) -> list[tuple[str, int, int]]:
     return list(seen)
 
 
-def _write_build(builds: Path, manifest: dict, documents: list[Document], chunks: list[Chunk],
+def _write_build(settings: Settings, builds: Path, manifest: dict, documents: list[Document], chunks: list[Chunk],
                  vectors: np.ndarray, sentence_rows: list, sentence_vectors: np.ndarray,
                  keyword: KeywordIndex) -> Path:
     build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]
@@ -248,7 +252,7 @@ def _write_build(builds: Path, manifest: dict, documents: list[Document], chunks
     with open(temp / "chunks.jsonl", "w", encoding="utf-8") as out:
         for chunk in chunks:
             out.write(chunk.model_dump_json(exclude={"text"}) + "\n")
-    FaissStore.build(vectors).save(temp)
+    manifest["vectors"] = build_store(settings.vectors, temp, vectors, [c.doc_id for c in chunks])
     np.save(temp / "sentences.npy", sentence_vectors, allow_pickle=False)
     (temp / "sentences.json").write_text(json.dumps(sentence_rows))
     keyword.save(temp)
@@ -278,17 +282,25 @@ def _switch_current(root: Path, target: Path) -> None:
         os.close(fd)
 
 
-def _remove_stale_temps(builds: Path) -> None:
+def _remove_stale_temps(settings: Settings, builds: Path) -> None:
     for path in builds.glob(".tmp-*"):
-        shutil.rmtree(path, ignore_errors=True)
+        _remove_build(settings, path)
 
 
-def _prune_builds(builds: Path, keep: str) -> None:
+def _prune_builds(settings: Settings, builds: Path, keep: str) -> None:
     """Remove all but the newest KEEP_BUILDS finished builds (ids sort by UTC build time)."""
     finished = sorted(p for p in builds.iterdir() if p.is_dir() and not p.name.startswith("."))
     for path in finished[:-KEEP_BUILDS]:
         if path.name != keep:
-            shutil.rmtree(path, ignore_errors=True)
+            _remove_build(settings, path)
+
+
+def _remove_build(settings: Settings, path: Path) -> None:
+    try:
+        drop_store(settings.vectors, path)
+    except Exception:  # noqa: BLE001  an unreachable server must not block local cleanup
+        pass
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @contextmanager
@@ -330,7 +342,7 @@ def check_manifest(manifest: dict[str, Any], settings: Settings) -> None:
     if manifest.get("format_version") != FORMAT_VERSION:
         raise IndexMismatch(f"index format {manifest.get('format_version')} is not the supported "
                             f"{FORMAT_VERSION}; rebuild with 'rag index'")
-    built = manifest.get("settings", {})
+    built = {**_ADDED_KEYS, **manifest.get("settings", {})}
     wanted = index_fingerprint(settings)
     diffs = [f"{key}: index has {built.get(key)!r}, settings say {value!r}"
              for key, value in wanted.items() if built.get(key) != value]
@@ -360,7 +372,7 @@ class Index:
         except (OSError, ValueError, KeyError) as exc:
             raise IndexCorrupt(f"index files in {folder} are unreadable ({exc}); rebuild with 'rag index'") from None
         self.sentence_row = {(d, s, e): i for i, (d, s, e) in enumerate(rows)}
-        self.store = FaissStore.load(folder)
+        self.store = open_store(settings.vectors, folder)
         self.keyword = KeywordIndex.load(folder)
         if self.store.size != len(self.chunks) or self.keyword.size != len(self.chunks):
             raise IndexCorrupt(f"index in {folder} is inconsistent (vectors {self.store.size}, "
