@@ -67,14 +67,16 @@ def ask(index: Index, question: str, k: int | None = None, mode: Mode | None = N
     question = validate_query(question)
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    vector = index.embedder.encode_query(question)
+    names = question_names(question)
+    vectors = index.embedder.encode_queries([question, names] if names else [question])
+    vector, names_vector = vectors[0], (vectors[1] if names else None)
     timings["embed_ms"] = _ms(started)
     mark = time.perf_counter()
     passages = search(index, question, k or index.settings.answer.passages, mode, vector)
     timings["retrieve_ms"] = _ms(mark)
     mark = time.perf_counter()
     candidates = score_sentences(index, question, vector, passages)
-    if evidence(index, question, candidates) < index.settings.answer.abstain_below:
+    if evidence(index, question, candidates, names_vector) < index.settings.answer.abstain_below:
         answer = Answer(question=question, answer=REFUSAL, abstained=True,
                         related=related_passages(index, candidates))
     else:
@@ -109,7 +111,7 @@ def score_sentences(index: Index, question: str, vector: np.ndarray,
                 continue
             sentence_vector = index.sentence_vectors[row]
             cosine = float(sentence_vector @ vector)
-            present = set(tokenize([sentence])[0])
+            present = index.sentence_terms(chunk.doc_id, span.start, span.end)
             lexical = sum(w for t, w in weights.items() if t in present) / total if total else 0.0
             score = cosine + LEXICAL_WEIGHT * lexical + RANK_WEIGHT / passage.rank
             if not satisfies(expected, question, sentence):
@@ -154,7 +156,8 @@ def unknown_names(index: Index, question: str) -> list[str]:
     return [n for n in names if (tokens := tokenize([n])[0]) and not any(t in vocab for t in tokens)]
 
 
-def evidence(index: Index, question: str, candidates: list[Candidate]) -> float:
+def evidence(index: Index, question: str, candidates: list[Candidate],
+             names_vector: np.ndarray | None = None) -> float:
     """How strongly the best sentence answers the question; compared with `abstain_below`.
 
     Its score, plus its *focus*: how much closer the sentence is to the whole question than to
@@ -166,15 +169,21 @@ def evidence(index: Index, question: str, candidates: list[Candidate]) -> float:
         return 0.0
     best = candidates[0]
     unknown = min(len(unknown_names(index, question)), 2)
-    return best.score + FOCUS_WEIGHT * focus(index, question, best) - UNKNOWN_NAME_PENALTY * unknown
+    return best.score + FOCUS_WEIGHT * focus(best, names_vector) - UNKNOWN_NAME_PENALTY * unknown
 
 
-def focus(index: Index, question: str, candidate: Candidate) -> float:
-    """Cosine to the question minus cosine to the question's names alone (0 without names)."""
-    names = re.findall(r"\b[A-Z][a-zA-Z]+", question)[1:]
-    if not names:
+def question_names(question: str) -> str:
+    """The capitalized words of a question after its first word, joined ('' when none)."""
+    return " ".join(re.findall(r"\b[A-Z][a-zA-Z]+", question)[1:])
+
+
+def focus(candidate: Candidate, names_vector: np.ndarray | None) -> float:
+    """Cosine to the question minus cosine to the question's names alone (0 without names).
+
+    The names are encoded together with the question, in one model call."""
+    if names_vector is None:
         return 0.0
-    return candidate.cosine - float(candidate.vector @ index.embedder.encode_query(" ".join(names)))
+    return candidate.cosine - float(candidate.vector @ names_vector)
 
 
 def choose(candidates: list[Candidate], limit: int, ratio: float) -> list[Candidate]:

@@ -22,6 +22,8 @@ import numpy as np
 
 from rag.config import DEFAULT_MODEL, EmbeddingSettings
 from rag.errors import ModelUnavailable
+from rag.hardware import has_native_bf16_matmul
+from rag.onnx_encoder import OnnxQueryEncoder, load_query_encoder
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -31,8 +33,9 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 Progress = Callable[[int], None]
-_MODELS: dict[tuple[str, str, str], object] = {}
-_LOCK = threading.Lock()
+_MODELS: dict[tuple[str, str], object] = {}
+_QUERY_ENCODERS: dict[tuple[str, str], OnnxQueryEncoder | None] = {}
+_LOCK = threading.RLock()
 
 
 def resolve_model(name: str) -> str:
@@ -48,12 +51,24 @@ def resolve_model(name: str) -> str:
     return name
 
 
+def resolve_precision(configured: str) -> str:
+    """'auto' -> 'bf16' where the CPU multiplies bf16 natively (AMX), else 'fp32'."""
+    if configured != "auto":
+        return configured
+    return "bf16" if has_native_bf16_matmul() else "fp32"
+
+
 class Embedder:
-    """A loaded sentence-transformers model plus its tokenizer, shared per process."""
+    """A loaded sentence-transformers model plus its tokenizer, shared per process.
+
+    Bulk text goes through PyTorch (bf16 autocast where the CPU has AMX); questions go through
+    an ONNX export of the same model on one thread when available (`rag.onnx_encoder`).
+    """
 
     def __init__(self, settings: EmbeddingSettings) -> None:
         self.settings = settings
         self.name = settings.model
+        self.precision = resolve_precision(settings.precision)
         self.model = _load(settings)
         self.tokenizer = self.model.tokenizer
         self.max_seq_length = int(self.model.max_seq_length)
@@ -64,7 +79,7 @@ class Embedder:
     @property
     def key(self) -> str:
         """Identifies embeddings made by this model and precision (cache key, manifest)."""
-        return f"{self.name}|{self.settings.precision}|{self.max_seq_length}"
+        return f"{self.name}|{self.precision}|{self.max_seq_length}"
 
     @property
     def max_text_tokens(self) -> int:
@@ -90,25 +105,61 @@ class Embedder:
     def encode(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         """L2-normalized float32 vectors, one row per text, in input order.
 
-        Short inputs run on one thread: a question takes ~15 ms that way, while two threads
-        contending with another busy process can take 30 times longer.
+        Texts are encoded shortest first in batches of `batch_size`, so each batch pads little.
+        A handful of texts goes the question path (`encode_queries`).
         """
-        _set_threads(1 if len(texts) <= 4 else self.settings.threads)
+        if len(texts) <= 4:
+            return self.encode_queries(texts)
+        _set_threads(self.settings.threads)
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         step = self.settings.batch_size
         for begin in range(0, len(order), step):
             batch = order[begin:begin + step]
-            vectors = self.model.encode([texts[i] for i in batch], batch_size=len(batch),
-                                        normalize_embeddings=True, convert_to_numpy=True,
-                                        show_progress_bar=False)
-            out[batch] = np.asarray(vectors, dtype=np.float32)
+            out[batch] = self._torch_encode([texts[i] for i in batch])
             if progress:
                 progress(len(batch))
         return out
 
+    def _torch_encode(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            vectors = self.model.encode(texts, batch_size=len(texts), normalize_embeddings=True,
+                                        convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(vectors, dtype=np.float32)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors for a few short texts (a question), at the lowest latency available.
+
+        ONNX on one thread when enabled and faithful; else PyTorch on one thread (two threads
+        contending with another busy process measured 30 times slower).
+        """
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        encoder = self.query_encoder
+        if encoder is not None:
+            return encoder.encode(texts)
+        _set_threads(1)
+        return self._torch_encode(list(texts))
+
     def encode_query(self, text: str) -> np.ndarray:
-        return self.encode([text])[0]
+        return self.encode_queries([text])[0]
+
+    @property
+    def query_encoder(self) -> OnnxQueryEncoder | None:
+        """The ONNX question encoder, loaded (and exported if needed) on first use."""
+        if self.settings.query_backend == "torch":
+            return None
+        key = (self.name, self.precision)
+        with _LOCK:
+            if key not in _QUERY_ENCODERS:
+                _QUERY_ENCODERS[key] = load_query_encoder(self.model, resolve_model(self.name))
+                if _QUERY_ENCODERS[key] is None and self.settings.query_backend == "onnx":
+                    raise ModelUnavailable("RAG_EMBEDDING__QUERY_BACKEND=onnx but the ONNX encoder "
+                                           "is unavailable (pip install onnx onnxruntime), or its "
+                                           "export differs from PyTorch; use 'auto' or 'torch'")
+            return _QUERY_ENCODERS[key]
 
 
 def _set_threads(wanted: int) -> None:
@@ -120,11 +171,10 @@ def _set_threads(wanted: int) -> None:
 
 
 def _load(settings: EmbeddingSettings):
-    key = (settings.model, settings.device, settings.precision)
+    key = (settings.model, settings.device)
     with _LOCK:
         if key in _MODELS:
             return _MODELS[key]
-        import torch
         import transformers
         from sentence_transformers import SentenceTransformer
 
@@ -139,8 +189,6 @@ def _load(settings: EmbeddingSettings):
                 "give a local folder path or a model already in the Hugging Face cache "
                 "(RAG_EMBEDDING__MODEL)"
             ) from None
-        if settings.precision == "bf16":
-            model = model.to(torch.bfloat16)
         model.eval()
         _MODELS[key] = model
         return model
@@ -190,7 +238,8 @@ def embed_with_cache(
     """Vectors for `texts`, embedding only those not cached. Returns (vectors, number embedded)."""
     hashes = [EmbeddingCache.digest(t) for t in texts]
     known = cache.get_many(embedder.key, hashes, embedder.dimension) if cache else {}
-    missing = [i for i, h in enumerate(hashes) if h not in known]
+    # shortest first across the whole list, so batches pad little (encode sorts only within a step)
+    missing = sorted((i for i, h in enumerate(hashes) if h not in known), key=lambda i: len(texts[i]))
     if progress and len(texts) - len(missing):
         progress(len(texts) - len(missing))
     out = np.zeros((len(texts), embedder.dimension), dtype=np.float32)

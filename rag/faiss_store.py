@@ -23,19 +23,10 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
-
-def _cpu_flags() -> set[str]:
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as handle:
-            for line in handle:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
+from rag.hardware import cpu_flags
 
 
-if platform.machine() in ("x86_64", "AMD64") and "avx2" in _cpu_flags():
+if platform.machine() in ("x86_64", "AMD64") and "avx2" in cpu_flags():
     os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
 
 import faiss  # noqa: E402  (must load after OPENBLAS_CORETYPE is set)

@@ -39,7 +39,7 @@ from rag.config import Settings
 from rag.dedup import canonical_members, find_groups, normalize
 from rag.embedding import Embedder, EmbeddingCache, embed_with_cache
 from rag.errors import IndexBusy, IndexCorrupt, IndexMismatch, IndexMissing, NothingIndexed
-from rag.keyword import KeywordIndex
+from rag.keyword import KeywordIndex, tokenize
 from rag.loaders import Skipped, iter_files, load_file
 from rag.types import Chunk, Document
 from rag.vectorstore import build_store, drop_store, open_store
@@ -190,7 +190,7 @@ def _build_locked(settings: Settings, documents: list[Document], progress: Progr
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "settings": index_fingerprint(settings, embedder),
         "model": {"name": embedder.name, "dimension": embedder.dimension,
-                  "max_seq_length": embedder.max_seq_length},
+                  "max_seq_length": embedder.max_seq_length, "precision": embedder.precision},
         "counts": {"documents": len(documents), "chunks": len(chunks),
                    "sentences": len(sentence_rows),
                    "duplicate_groups": len({c.group for c in chunks if c.group >= 0})},
@@ -344,12 +344,19 @@ def check_manifest(manifest: dict[str, Any], settings: Settings) -> None:
                             f"{FORMAT_VERSION}; rebuild with 'rag index'")
     built = {**_ADDED_KEYS, **manifest.get("settings", {})}
     wanted = index_fingerprint(settings)
-    diffs = [f"{key}: index has {built.get(key)!r}, settings say {value!r}"
-             for key, value in wanted.items() if built.get(key) != value]
+    differs = [key for key, value in wanted.items() if not _same_setting(key, built.get(key), value)]
+    diffs = [f"{key}: index has {built.get(key)!r}, settings say {wanted[key]!r}" for key in differs]
     if diffs:
-        env = ", ".join(f"RAG_{k.upper().replace('.', '__')}" for k in wanted if built.get(k) != wanted[k])
+        env = ", ".join(f"RAG_{k.upper().replace('.', '__')}" for k in differs)
         raise IndexMismatch("index was built with different settings (" + "; ".join(diffs) +
                             f"). Rebuild with 'rag index', or set {env} to the index's values.")
+
+
+def _same_setting(key: str, built: Any, wanted: Any) -> bool:
+    # 'auto' precision accepts either: bf16 and fp32 vectors of one model agree to cosine >= 0.9999
+    if key == "embedding.precision" and "auto" in (built, wanted):
+        return True
+    return built == wanted
 
 
 class Index:
@@ -385,6 +392,7 @@ class Index:
         self.canonical = canonical_members(self.chunks, [c.group for c in self.chunks], lengths)
         self._embedder: Embedder | None = None
         self._normalized: dict[str, str] = {}
+        self._terms: dict[tuple[str, int, int], frozenset[str]] = {}
 
     @property
     def embedder(self) -> Embedder:
@@ -397,6 +405,14 @@ class Index:
         if doc_id not in self._normalized:
             self._normalized[doc_id] = " ".join(normalize(self.documents[doc_id].text))
         return self._normalized[doc_id]
+
+    def sentence_terms(self, doc_id: str, start: int, end: int) -> frozenset[str]:
+        """The keyword terms (stemmed, as BM25 sees them) of a document span (computed once)."""
+        key = (doc_id, start, end)
+        terms = self._terms.get(key)
+        if terms is None:
+            terms = self._terms[key] = frozenset(tokenize([self.documents[doc_id].text[start:end]])[0])
+        return terms
 
     @property
     def build_id(self) -> str:
