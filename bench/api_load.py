@@ -147,7 +147,7 @@ def main() -> None:
     parser.add_argument("--index-dir", type=Path, default=Path("/tmp/rag-bench-index"),
                         help="index for the started server and the in-process calls")
     parser.add_argument("--requests", type=int, default=200, help="requests per route and concurrency")
-    parser.add_argument("--concurrency", default="1,8", help="comma-separated levels")
+    parser.add_argument("--concurrency", default="1,4,16", help="comma-separated levels")
     parser.add_argument("--key", default=os.environ.get("RAG_API_KEY"), help="API key, if the server has one")
     parser.add_argument("--no-inprocess", action="store_true", help="skip the in-process column")
     parser.add_argument("--json", type=Path, help="also write the results here")

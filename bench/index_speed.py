@@ -1,17 +1,25 @@
-"""Index build time and peak memory on the seeds; chunk embedding throughput on >= 2,000 chunks.
+"""Indexing speed against the raw encoder, re-indexing after a one-document change, seeds build.
 
-Usage: python bench/index_speed.py [--docs 100] [--precision fp32 bf16]
+Usage:
+    python bench/index_speed.py                                   # SciFact, all 5,183 documents
+    python bench/index_speed.py --beir ../shared/bench-data/scifact --limit 1000 --json out.json
+    python bench/index_speed.py --precision bf16
 
-1. `rag index seeds/` in a fresh process with an empty cache: wall time and peak RSS.
-2. A synthetic news corpus (seed paragraphs shuffled and numbered so every chunk is new text) is
-   cleaned and chunked by the real pipeline; its chunks are embedded (no cache) and timed.
+In one process, on the same texts:
+1. raw encoder: the chunk texts (title-prefixed, exactly what indexing embeds) through
+   `SentenceTransformer.encode` in one call, the backend's best case: chunks/s.
+2. full build: `build_from_documents` (chunking, embedding, cache writes, BM25, near-duplicate
+   groups, FAISS, files, atomic switch) into an empty folder: chunks/s and the ratio to (1).
+3. re-index after changing one document (one sentence appended), cache kept: seconds and share
+   of the full build.
+4. the seeds: `rag index seeds/` in a fresh process with an empty cache: wall time and peak RSS.
+Peak RSS of this process (the full build's) is reported too.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import random
 import resource
 import subprocess
 import sys
@@ -20,64 +28,101 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rag.beir import load_beir  # noqa: E402
+from rag.config import load_settings  # noqa: E402
+from rag.embedding import Embedder  # noqa: E402
+from rag.hardware import cpu_flags, cores  # noqa: E402
+from rag.indexing import build_from_documents, chunk_corpus, embedding_text  # noqa: E402
+from rag.types import Document  # noqa: E402
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def seeds_build() -> dict:
+    folder = tempfile.mkdtemp(prefix="rag-seeds-")
     code = ("import json, resource, time; from pathlib import Path; t=time.perf_counter();"
             "from rag.config import load_settings; from rag.indexing import build_index;"
-            f"r=build_index(load_settings(index_dir=Path({tmp!r})), [Path('seeds')]);"
+            f"r=build_index(load_settings(index_dir=Path({folder!r})), [Path('seeds')]);"
             "print(json.dumps({'chunks': r.chunks, 'sentences': r.sentences, 'build_s': round(r.seconds, 2),"
             "'process_s': round(time.perf_counter()-t, 2),"
-            "'peak_rss_mb': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024)}))") \
-        if (tmp := tempfile.mkdtemp()) else ""
+            "'peak_rss_mb': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024)}))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def synthetic_chunks(documents: int) -> list[str]:
-    from rag.config import load_settings
-    from rag.embedding import Embedder
-    from rag.indexing import chunk_corpus, embedding_text
-    from rag.types import Document
+def raw_encoder(embedder: Embedder, texts: list[str]) -> float:
+    """Seconds for SentenceTransformer.encode over all texts in one call (it sorts by length)."""
+    import torch
 
-    rng = random.Random(3)
-    paragraphs = [p.strip() for f in sorted((ROOT / "seeds").glob("*.txt"))
-                  for p in f.read_text().split("\n\n") if len(p.split()) > 12]
-    docs = []
-    for d in range(documents):
-        body = "\n\n".join(f"{p} (report {d}-{i})" for i, p in enumerate(rng.sample(paragraphs, 30)))
-        docs.append(Document(doc_id=f"a{d}", source=f"a{d}.txt", text=f"Synthetic article {d}\n\n{body}\n",
-                             title=f"Synthetic article {d}"))
-    settings = load_settings()
-    chunks = chunk_corpus(settings, docs, Embedder(settings.embedding))
-    by_id = {d.doc_id: d for d in docs}
-    return [embedding_text(c, by_id[c.doc_id], settings) for c in chunks]
+    torch.set_num_threads(cores())
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=embedder.precision == "bf16"):
+        embedder.model.encode(texts[:64], batch_size=embedder.settings.batch_size)
+        started = time.perf_counter()
+        embedder.model.encode(texts, batch_size=embedder.settings.batch_size, normalize_embeddings=True,
+                              show_progress_bar=False)
+    return time.perf_counter() - started
 
 
-def throughput(texts: list[str], precision: str) -> float:
-    from rag.config import EmbeddingSettings
-    from rag.embedding import Embedder
-
-    embedder = Embedder(EmbeddingSettings(precision=precision))
-    embedder.encode(texts[:64])  # warm-up
-    started = time.perf_counter()
-    embedder.encode(texts)
-    return len(texts) / (time.perf_counter() - started)
+def changed(doc: Document) -> Document:
+    text = doc.text + "\n\nThis sentence was appended to measure re-indexing after one change."
+    return doc.model_copy(update={"text": text, "content_hash": doc.content_hash[::-1]})
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--docs", type=int, default=100)
-    parser.add_argument("--precision", nargs="+", default=["fp32", "bf16"])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--beir", default=str(ROOT.parent / "shared" / "bench-data" / "scifact"))
+    parser.add_argument("--limit", type=int, help="first N documents only")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    parser.add_argument("--no-seeds", action="store_true")
+    parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    seeds = seeds_build()
-    print(f"seeds build (fresh process, empty cache): {seeds}")
-    texts = synthetic_chunks(args.docs)
-    print(f"\nsynthetic corpus: {args.docs} documents, {len(texts)} chunks")
-    print("| precision | chunks | chunks/s |\n|---|---|---|")
-    for precision in args.precision:
-        print(f"| {precision} | {len(texts)} | {throughput(texts, precision):.1f} |")
-    _ = resource
+
+    documents, _, _ = load_beir(args.beir)
+    documents = documents[:args.limit] if args.limit else documents
+    folder = Path(tempfile.mkdtemp(prefix="rag-index-speed-"))
+    settings = load_settings(index_dir=folder).with_overrides(**{"embedding.precision": args.precision})
+    embedder = Embedder(settings.embedding)
+    by_id = {d.doc_id: d for d in documents}
+    texts = [embedding_text(c, by_id[c.doc_id], settings) for c in chunk_corpus(settings, documents, embedder)]
+    print(f"{len(documents):,} documents -> {len(texts):,} chunks; precision {embedder.precision}; "
+          f"{cores()} cores; AMX: {'amx_bf16' in cpu_flags()}", file=sys.stderr)
+
+    raw_s = raw_encoder(embedder, texts)
+    print(f"raw encoder: {len(texts) / raw_s:.1f} chunks/s", file=sys.stderr)
+    full = build_from_documents(settings, documents, sentences=False)
+    print(f"full build: {full.seconds:.1f} s {full.stage_seconds}", file=sys.stderr)
+    documents[len(documents) // 2] = changed(documents[len(documents) // 2])
+    again = build_from_documents(settings, documents, sentences=False)
+
+    result = {
+        "corpus": Path(args.beir).name, "documents": len(documents), "chunks": full.chunks,
+        "precision": embedder.precision, "cores": cores(), "amx": "amx_bf16" in cpu_flags(),
+        "raw_encoder_s": round(raw_s, 2), "raw_chunks_per_s": round(len(texts) / raw_s, 2),
+        "build_s": round(full.seconds, 2), "build_chunks_per_s": round(full.chunks / full.seconds, 2),
+        "build_vs_raw": round((full.chunks / full.seconds) / (len(texts) / raw_s), 3),
+        "build_stages_s": full.stage_seconds, "peak_rss_mb": round(peak_rss_mb()),
+        "reindex_one_change_s": round(again.seconds, 2), "reindex_embedded": again.embedded,
+        "reindex_share": round(again.seconds / full.seconds, 4),
+        "reindex_stages_s": again.stage_seconds,
+    }
+    if not args.no_seeds:
+        result["seeds"] = seeds_build()
+    print(f"\n| corpus | chunks | raw encoder chunks/s | build chunks/s | build / raw | build s "
+          f"| re-index 1 change s | share | peak RSS MB |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+          f"| {result['corpus']} ({result['documents']:,} docs) | {result['chunks']:,} | "
+          f"{result['raw_chunks_per_s']} | {result['build_chunks_per_s']} | {result['build_vs_raw']} | "
+          f"{result['build_s']} | {result['reindex_one_change_s']} ({again.embedded} embedded) | "
+          f"{result['reindex_share']:.1%} | {result['peak_rss_mb']} |")
+    print(f"\nbuild stages (s): {full.stage_seconds}\nre-index stages (s): {again.stage_seconds}")
+    if "seeds" in result:
+        print(f"seeds build (fresh process, empty cache): {result['seeds']}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

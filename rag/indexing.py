@@ -79,6 +79,7 @@ class BuildReport:
     reused: int
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
 
 def index_fingerprint(settings: Settings, embedder: Embedder | None = None) -> dict[str, Any]:
@@ -147,22 +148,29 @@ def build_from_documents(settings: Settings, documents: list[Document],
     progress = progress or _Silent()
     started = time.perf_counter()
     embedder = Embedder(settings.embedding)
+    stages = {"model_load": time.perf_counter() - started}
+    mark = time.perf_counter()
     chunks = chunk_corpus(settings, documents, embedder)
+    stages["chunking"] = time.perf_counter() - mark
     if not chunks:
         raise NothingIndexed("the documents hold no indexable text after cleaning")
     root = Path(settings.index_dir)
     with build_lock(root):
-        return _build_locked(settings, documents, progress, sentences, embedder, chunks, started)
+        report = _build_locked(settings, documents, progress, sentences, embedder, chunks, started, stages)
+    report.stage_seconds = {k: round(v, 3) for k, v in stages.items()}
+    return report
 
 
 def _build_locked(settings: Settings, documents: list[Document], progress: Progress,
-                  sentences: bool, embedder: Embedder, chunks: list[Chunk], started: float) -> BuildReport:
+                  sentences: bool, embedder: Embedder, chunks: list[Chunk], started: float,
+                  stages: dict[str, float]) -> BuildReport:
     by_id = {d.doc_id: d for d in documents}
     root = Path(settings.index_dir)
     builds = root / "builds"
     builds.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(settings, builds)
     cache = EmbeddingCache(root / "cache" / "embeddings.sqlite") if settings.embedding.cache else None
+    mark = time.perf_counter()
     try:
         progress.stage("embedding chunks", len(chunks))
         texts = [embedding_text(c, by_id[c.doc_id], settings) for c in chunks]
@@ -178,6 +186,8 @@ def _build_locked(settings: Settings, documents: list[Document], progress: Progr
     finally:
         if cache:
             cache.close()
+    stages["embedding"] = time.perf_counter() - mark
+    mark = time.perf_counter()
     progress.stage("keyword index and near-duplicates", 1)
     lengths = {d.doc_id: len(d.text) for d in documents}
     for chunk, group in zip(chunks, find_groups(chunks, lengths, settings.retrieval.dedup_containment),
@@ -199,10 +209,13 @@ def _build_locked(settings: Settings, documents: list[Document], progress: Progr
                       for d in documents},
         "build_seconds": round(time.perf_counter() - started, 3),
     }
+    stages["keyword_and_dedup"] = time.perf_counter() - mark
+    mark = time.perf_counter()
     target = _write_build(settings, builds, manifest, documents, chunks, vectors, sentence_rows,
                           sentence_vectors, keyword)
     _switch_current(root, target)
     _prune_builds(settings, builds, keep=target.name)
+    stages["writing"] = time.perf_counter() - mark
     return BuildReport(path=target, documents=len(documents), chunks=len(chunks),
                        sentences=len(sentence_rows), embedded=embedded,
                        reused=len(chunks) + len(sentence_rows) - embedded,
