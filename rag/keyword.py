@@ -7,12 +7,14 @@ folder of plain JSON and .npy files written by bm25s, loaded without pickle.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import bm25s
 import numpy as np
 import Stemmer
+from bm25s.stopwords import STOPWORDS_EN
 
 from rag.errors import IndexCorrupt
 
@@ -20,9 +22,18 @@ FOLDER = "keyword"
 _STEMMER = Stemmer.Stemmer("english")
 
 
+_SPLIT = re.compile(r"(?u)\b\w\w+\b").findall
+_STOPWORDS = frozenset(STOPWORDS_EN)
+
+
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
-    return bm25s.tokenize(list(texts), stopwords="en", stemmer=_STEMMER, return_ids=False,
-                          show_progress=False)
+    """Terms of each text as BM25 indexes them: lower-cased words of 2+ characters, English
+    stopwords removed, Snowball-stemmed.
+
+    The same steps as `bm25s.tokenize(texts, stopwords="en", stemmer=...)` (a test compares the
+    two on real text) without its per-call set-up, which cost ~1 ms per question.
+    """
+    return [_STEMMER.stemWords([w for w in _SPLIT(text.lower()) if w not in _STOPWORDS]) for text in texts]
 
 
 class KeywordIndex:
