@@ -102,7 +102,8 @@ class VectorSettings(Section):
     )
     milvus_token: SecretStr | None = Field(None, description="Milvus server token (user:password)")
     milvus_index: Literal["FLAT", "HNSW", "IVF_FLAT", "AUTOINDEX"] = Field(
-        "FLAT", description="Milvus index type (Milvus Lite supports FLAT, IVF_FLAT and AUTOINDEX)"
+        "FLAT", description="Milvus index type: FLAT is exact; HNSW and IVF_FLAT take the hnsw_* "
+        "and ivf_* settings"
     )
 
 

@@ -42,7 +42,7 @@ from rag.errors import IndexBusy, IndexCorrupt, IndexMismatch, IndexMissing, Not
 from rag.keyword import KeywordIndex, tokenize
 from rag.loaders import Skipped, iter_files, load_file
 from rag.types import Chunk, Document
-from rag.vectorstore import build_store, drop_store, open_store
+from rag.vectorstore import build_store, check_backend, drop_store, open_store
 
 FORMAT_VERSION = 1
 TITLE_PREFIX_TOKENS = 32
@@ -147,6 +147,7 @@ def build_from_documents(settings: Settings, documents: list[Document],
     """Index already-loaded documents (the BEIR harness enters here)."""
     progress = progress or _Silent()
     started = time.perf_counter()
+    check_backend(settings.vectors)
     embedder = Embedder(settings.embedding)
     stages = {"model_load": time.perf_counter() - started}
     mark = time.perf_counter()

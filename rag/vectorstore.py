@@ -70,6 +70,14 @@ def create_store(settings: VectorSettings, folder: Path, dimension: int,
     raise ConfigError(f"unknown vector backend {settings.backend!r}; use 'faiss' or 'milvus'")
 
 
+def check_backend(settings: VectorSettings) -> None:
+    """Fail before any embedding work when the configured backend cannot be used."""
+    if settings.backend == "milvus":
+        from rag.milvus_store import MilvusStore
+
+        MilvusStore.check(settings)
+
+
 def open_store(settings: VectorSettings, folder: Path) -> VectorStore:
     """The store a finished build wrote, opened with the backend recorded in its folder."""
     described = read_description(folder)
