@@ -30,12 +30,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag.beir import load_beir  # noqa: E402
-from rag.config import load_settings  # noqa: E402
-from rag.embedding import Embedder  # noqa: E402
-from rag.hardware import cpu_flags, cores  # noqa: E402
-from rag.indexing import build_from_documents, chunk_corpus, embedding_text  # noqa: E402
-from rag.types import Document  # noqa: E402
+from rag.beir import load_beir
+from rag.config import load_settings
+from rag.embedding import Embedder
+from rag.hardware import cores, cpu_flags
+from rag.indexing import build_from_documents, chunk_corpus, embedding_text
+from rag.types import Document
 
 
 def peak_rss_mb() -> float:

@@ -35,8 +35,8 @@ from urllib.parse import urlsplit
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import percentile, questions  # noqa: E402
 import psutil
+from common import percentile, questions
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_SECONDS = 3600

@@ -77,9 +77,7 @@ def _paragraph_cuts(text: str, span: Span) -> list[int]:
         before = region[max(0, stop - TAIL):stop]
         line_before = region[region.rfind("\n", 0, stop) + 1:stop].strip()
         joins = JOINING_END.search(before) or following.group(1).islower()
-        if is_blank and not joins:
-            cuts.append(span.start + end)
-        elif not is_blank and not joins and (
+        if is_blank and not joins or not is_blank and not joins and (
             len(line_before) < SHORT_LINE or re.search(r"[.!?…][\"'”’)]*$", before)
         ):
             cuts.append(span.start + end)

@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,8 +23,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=N
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-IndexDir = Annotated[Optional[Path], typer.Option("--index-dir", help="index folder [default: index/]")]
-ModeOpt = Annotated[Optional[str], typer.Option("--mode", help="hybrid | dense | keyword")]
+IndexDir = Annotated[Path | None, typer.Option("--index-dir", help="index folder [default: index/]")]
+ModeOpt = Annotated[str | None, typer.Option("--mode", help="hybrid | dense | keyword")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
 
 
@@ -74,9 +74,9 @@ def progress_bar() -> Progress:
 @app.command()
 @friendly
 def index(
-    paths: Annotated[Optional[list[Path]], typer.Argument(help="folders or files [default: seeds/]")] = None,
+    paths: Annotated[list[Path] | None, typer.Argument(help="folders or files [default: seeds/]")] = None,
     index_dir: IndexDir = None,
-    model: Annotated[Optional[str], typer.Option(help="sentence-transformers name or path")] = None,
+    model: Annotated[str | None, typer.Option(help="sentence-transformers name or path")] = None,
 ) -> None:
     """Build the index from documents.
 
@@ -200,18 +200,18 @@ def info(index_dir: IndexDir = None, as_json: JsonFlag = False) -> None:
 @friendly
 def evaluate(
     gold: Annotated[Path, typer.Option(help="gold set (JSON Lines)")] = Path("eval/seeds.jsonl"),
-    beir: Annotated[Optional[Path], typer.Option(help="BEIR folder: corpus, queries, qrels")] = None,
+    beir: Annotated[Path | None, typer.Option(help="BEIR folder: corpus, queries, qrels")] = None,
     index_dir: IndexDir = None,
-    json_path: Annotated[Optional[Path], typer.Option("--json", help="write the full report here")] = None,
-    min_hit1: Annotated[Optional[float], typer.Option(help="fail if hit@1 is lower")] = None,
-    min_hitk: Annotated[Optional[float], typer.Option(help="fail if hit@k is lower")] = None,
-    min_mrr: Annotated[Optional[float], typer.Option(help="fail if MRR is lower")] = None,
-    min_refusal_recall: Annotated[Optional[float], typer.Option(help="fail if fewer unanswerable "
+    json_path: Annotated[Path | None, typer.Option("--json", help="write the full report here")] = None,
+    min_hit1: Annotated[float | None, typer.Option(help="fail if hit@1 is lower")] = None,
+    min_hitk: Annotated[float | None, typer.Option(help="fail if hit@k is lower")] = None,
+    min_mrr: Annotated[float | None, typer.Option(help="fail if MRR is lower")] = None,
+    min_refusal_recall: Annotated[float | None, typer.Option(help="fail if fewer unanswerable "
                                                                      "questions are refused")] = None,
-    max_false_refusal: Annotated[Optional[float], typer.Option(help="fail if more answerable "
+    max_false_refusal: Annotated[float | None, typer.Option(help="fail if more answerable "
                                                                     "questions are refused")] = None,
-    min_answer_contains: Annotated[Optional[float], typer.Option(help="fail if lower")] = None,
-    limit: Annotated[Optional[int], typer.Option(help="BEIR: only the first N queries")] = None,
+    min_answer_contains: Annotated[float | None, typer.Option(help="fail if lower")] = None,
+    limit: Annotated[int | None, typer.Option(help="BEIR: only the first N queries")] = None,
 ) -> None:
     """Score answers against a gold set, or retrieval on a BEIR data set.
 
@@ -272,9 +272,9 @@ def evaluate_beir(folder: Path, index_dir: Path | None, json_path: Path | None, 
 @app.command()
 @friendly
 def serve(
-    host: Annotated[Optional[str], typer.Option(help="bind address [default: 127.0.0.1]")] = None,
-    port: Annotated[Optional[int], typer.Option(help="port [default: 8000]")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="worker processes [default: 1]")] = None,
+    host: Annotated[str | None, typer.Option(help="bind address [default: 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="port [default: 8000]")] = None,
+    workers: Annotated[int | None, typer.Option(help="worker processes [default: 1]")] = None,
     index_dir: IndexDir = None,
 ) -> None:
     """Serve the HTTP API and the chat page.

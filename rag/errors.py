@@ -75,3 +75,10 @@ class ModelUnavailable(RagError):
 
     code = "model_unavailable"
     http_status = 503
+
+
+class VectorStoreUnavailable(RagError):
+    """The vector database (a Milvus server, or a Milvus Lite file) cannot be reached or refused."""
+
+    code = "vector_store_unavailable"
+    http_status = 503

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -257,15 +257,13 @@ def distinct_sentences(chunks: list[Chunk]) -> list[tuple[str, int, int]]:
 def _write_build(settings: Settings, builds: Path, manifest: dict, documents: list[Document], chunks: list[Chunk],
                  vectors: np.ndarray, sentence_rows: list, sentence_vectors: np.ndarray,
                  keyword: KeywordIndex) -> Path:
-    build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]
+    build_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]
     temp = builds / f".tmp-{build_id}"
     temp.mkdir()
     with open(temp / "documents.jsonl", "w", encoding="utf-8") as out:
-        for doc in documents:
-            out.write(doc.model_dump_json() + "\n")
+        out.writelines(doc.model_dump_json() + "\n" for doc in documents)
     with open(temp / "chunks.jsonl", "w", encoding="utf-8") as out:
-        for chunk in chunks:
-            out.write(chunk.model_dump_json(exclude={"text"}) + "\n")
+        out.writelines(chunk.model_dump_json(exclude={"text"}) + "\n" for chunk in chunks)
     manifest["vectors"] = build_store(settings.vectors, temp, vectors, [c.doc_id for c in chunks])
     np.save(temp / "sentences.npy", sentence_vectors, allow_pickle=False)
     (temp / "sentences.json").write_text(json.dumps(sentence_rows))

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 
 from rag.config import VectorSettings
-from rag.errors import ConfigError, IndexBusy, IndexCorrupt, RagError
+from rag.errors import ConfigError, IndexBusy, IndexCorrupt, RagError, VectorStoreUnavailable
 
 FILE = "milvus.db"
 BATCH = 5_000  # rows per insert call (384-dim float32: ~8 MB, well under gRPC's message limit)
@@ -41,13 +41,6 @@ DELETE_BATCH = 1_000  # document ids per delete expression
 MAX_K = 16_384  # Milvus' largest search limit (topk)
 VARCHAR_MAX = 65_535
 TIMEOUT_S = 30.0
-
-
-class MilvusUnavailable(RagError):
-    """The Milvus server (or Milvus Lite database) cannot be reached or refused an operation."""
-
-    code = "vector_store_unavailable"
-    http_status = 503
 
 
 def _pymilvus() -> Any:
@@ -405,7 +398,7 @@ def _client_module_for_lite() -> None:
 
 @contextmanager
 def _translate(what: str, uri: str) -> Iterator[None]:
-    """pymilvus and gRPC errors as MilvusUnavailable, with what to check."""
+    """pymilvus and gRPC errors as VectorStoreUnavailable, with what to check."""
     try:
         yield
     except RagError:
@@ -418,7 +411,7 @@ def _translate(what: str, uri: str) -> Iterator[None]:
         hint = ("check the database path and that no other process holds it" if uri.endswith(".db")
                 else "check that the server is running and RAG_VECTORS__MILVUS_URI / "
                      "RAG_VECTORS__MILVUS_TOKEN")
-        raise MilvusUnavailable(f"Milvus failed to {what}: {detail}; {hint}") from None
+        raise VectorStoreUnavailable(f"Milvus failed to {what}: {detail}; {hint}") from None
 
 
 def _vector_index(kind: str, build: dict[str, Any]) -> Any:

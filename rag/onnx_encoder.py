@@ -133,7 +133,7 @@ class _MeanPooled:
                 super().__init__()
                 self.transformer = transformer
 
-            def forward(self, input_ids, attention_mask, token_type_ids):  # noqa: ANN001
+            def forward(self, input_ids, attention_mask, token_type_ids):
                 hidden = self.transformer(input_ids=input_ids, attention_mask=attention_mask,
                                           token_type_ids=token_type_ids).last_hidden_state
                 mask = attention_mask.unsqueeze(-1).to(hidden.dtype)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-
 import pytest
-
 from corpus_tools import ROOT, SEEDS
+
 from rag.answering import REFUSAL, ask, verified
 from rag.config import load_settings
 from rag.errors import InputError

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from corpus_tools import ROOT, make_pdf
+
 from rag.config import load_settings
 from rag.indexing import build_index, load_corpus, open_index
 
@@ -42,8 +42,7 @@ def build_hostile_corpus(root: Path, big_mb: int) -> tuple[set[str], dict[str, s
     bad["invalid-utf8.txt"] = "UTF-8"
     with open(root / "huge.txt", "wb") as handle:
         line = b"All work and no play makes a very large file indeed.\n"
-        for _ in range(big_mb * 2**20 // len(line) + 1):
-            handle.write(line)
+        handle.writelines(line for _ in range(big_mb * 2**20 // len(line) + 1))
     bad["huge.txt"] = "limit"
     scanned = make_pdf(root / "scanned.pdf", [""])
     bad[scanned.name] = "no text layer"

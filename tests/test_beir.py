@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from corpus_tools import ROOT
+
 from rag.beir import load_beir, run_beir
 from rag.config import load_settings
 
@@ -25,11 +26,9 @@ QRELS = {"q1": "d2", "q2": "d4", "q3": "d1"}
 def write_beir(folder: Path) -> Path:
     (folder / "qrels").mkdir(parents=True)
     with open(folder / "corpus.jsonl", "w") as out:
-        for doc_id, (title, text) in DOCS.items():
-            out.write(json.dumps({"_id": doc_id, "title": title, "text": text}) + "\n")
+        out.writelines(json.dumps({"_id": doc_id, "title": title, "text": text}) + "\n" for doc_id, (title, text) in DOCS.items())
     with open(folder / "queries.jsonl", "w") as out:
-        for qid, text in QUERIES.items():
-            out.write(json.dumps({"_id": qid, "text": text}) + "\n")
+        out.writelines(json.dumps({"_id": qid, "text": text}) + "\n" for qid, text in QUERIES.items())
     lines = ["query-id\tcorpus-id\tscore"] + [f"{q}\t{d}\t1" for q, d in QRELS.items()]
     (folder / "qrels" / "test.tsv").write_text("\n".join(lines) + "\n")
     return folder

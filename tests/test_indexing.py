@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
-
 from corpus_tools import ROOT, SEEDS, copy_seeds, make_bad_files
+
 from rag.answering import ask
 from rag.config import load_settings
-from rag.embedding import Embedder
+from rag.embedding import Embedder, resolve_precision
 from rag.errors import IndexMismatch, IndexMissing, NothingIndexed
 from rag.indexing import build_index, embedding_text, open_index
 
@@ -37,7 +37,8 @@ def test_build_report_counts(built):
     assert report.documents == 5 and report.skipped == []
     assert report.chunks == len(index.chunks) > 5
     manifest = index.manifest
-    assert manifest["model"] == {"name": "all-MiniLM-L6-v2", "dimension": 384, "max_seq_length": 256}
+    assert manifest["model"] == {"name": "all-MiniLM-L6-v2", "dimension": 384, "max_seq_length": 256,
+                                 "precision": resolve_precision("auto")}
     assert manifest["settings"]["chunking.max_tokens"] == 200
     assert set(manifest["documents"]) == {p.stem for p in SEEDS.glob("*.txt")}
     for doc in manifest["documents"].values():
@@ -228,9 +229,8 @@ def test_a_second_concurrent_build_is_refused_not_interleaved(tmp_path: Path):
     from rag.indexing import build_lock
 
     settings = load_settings(index_dir=tmp_path / "index")
-    with build_lock(tmp_path / "index"):
-        with pytest.raises(IndexBusy) as exc:
-            build_index(settings, [SEEDS])
+    with build_lock(tmp_path / "index"), pytest.raises(IndexBusy) as exc:
+        build_index(settings, [SEEDS])
     assert "another 'rag index'" in exc.value.message
     build_index(settings, [SEEDS])
     assert open_index(settings).manifest["counts"]["documents"] == 5

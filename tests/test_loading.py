@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from corpus_tools import SEEDS, make_bad_files, make_pdf
+
 from rag.cleaning import Cleaner
 from rag.config import load_settings
 from rag.indexing import load_corpus

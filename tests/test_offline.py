@@ -6,8 +6,8 @@ import ipaddress
 import socket
 
 import pytest
-
 from corpus_tools import SEEDS
+
 from rag.answering import ask
 from rag.config import load_settings
 from rag.indexing import build_index, open_index

@@ -25,16 +25,12 @@ import pytest
 from corpus_tools import ROOT, SEEDS, copy_seeds
 
 from rag.config import VectorSettings
-from rag.errors import ConfigError, IndexBusy, IndexMismatch, RagError
+from rag.errors import ConfigError, IndexBusy, IndexMismatch, RagError, VectorStoreUnavailable
 from rag.evaluation import load_gold, run_gold
 from rag.indexing import build_index, current_build, open_index
+from rag.milvus_store import collection_name, in_filter
 from rag.retrieval import chunk_scores
 from rag.vectorstore import build_store, create_store, drop_store, open_store, read_description
-
-pytest.importorskip("pymilvus")
-pytest.importorskip("milvus_lite")
-
-from rag.milvus_store import MilvusUnavailable, collection_name, in_filter  # after the skips
 
 ROWS, DIM, DOCS = 2_000, 64, 50
 GOLD = ROOT / "eval" / "seeds.jsonl"
@@ -428,7 +424,7 @@ def test_shared_lite_file_holds_one_collection_per_build(data, tmp_path):
 
 def test_unreachable_server_and_bad_configuration_are_project_errors(tmp_path):
     down = f"http://127.0.0.1:{free_port()}"
-    with pytest.raises(MilvusUnavailable) as exc:
+    with pytest.raises(VectorStoreUnavailable) as exc:
         create_store(VectorSettings(backend="milvus", milvus_uri=down), new_build(tmp_path), DIM, ROWS)
     assert down in exc.value.message and "RAG_VECTORS__MILVUS_URI" in exc.value.message
     assert exc.value.http_status == 503
@@ -441,7 +437,7 @@ def test_unreachable_server_and_bad_configuration_are_project_errors(tmp_path):
     (folder / "vectorstore.json").write_text(json.dumps(
         {"backend": "milvus", "kind": "FLAT", "rows": 3, "dimension": DIM, "metric": "IP", "params": {},
          "collection": "rag_x", "uri": down}))
-    with pytest.raises(MilvusUnavailable) as exc:
+    with pytest.raises(VectorStoreUnavailable) as exc:
         open_store(VectorSettings(backend="milvus"), folder)
     assert down in exc.value.message
     with pytest.raises(ConfigError):  # nowhere recorded and nothing configured
