@@ -185,8 +185,12 @@ def info(index_dir: IndexDir = None, as_json: JsonFlag = False) -> None:
     counts = manifest["counts"]
     out.print(f"index {folder}\nbuilt {manifest['built_at']} in {manifest['build_seconds']}s; "
               f"format {manifest['format_version']}", highlight=False)
-    out.print(f"model {manifest['model']['name']} (dimension {manifest['model']['dimension']}, "
-              f"window {manifest['model']['max_seq_length']} tokens)", highlight=False)
+    model = manifest["model"]
+    out.print(f"model {model['name']} (dimension {model['dimension']}, window {model['max_seq_length']} "
+              f"tokens, {model.get('precision', 'fp32')})", highlight=False)
+    vectors = manifest.get("vectors", {"backend": "faiss", "kind": "flat"})
+    out.print(f"vectors {vectors.get('backend')} {vectors.get('kind', '')} "
+              f"{vectors.get('params') or ''}".rstrip(), highlight=False, markup=False)
     out.print(", ".join(f"{k} {v}" for k, v in counts.items()), highlight=False)
     table = Table("document", "source", "chunks", "sha256")
     for doc_id, doc in manifest["documents"].items():
