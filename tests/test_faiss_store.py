@@ -1,0 +1,42 @@
+"""FAISS store internals that bench/scale.py measured."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rag.config import VectorSettings
+from rag.faiss_store import FaissStore
+
+
+def clustered(rows_per_topic: int, topics: int, seed: int = 0) -> np.ndarray:
+    """Rows in topic order, as a corpus arrives: all of topic 0, then topic 1, ..."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((topics, 32)).astype(np.float32)
+    rows = np.repeat(centres, rows_per_topic, axis=0) + 0.05 * rng.standard_normal(
+        (topics * rows_per_topic, 32)).astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def test_ivf_trains_on_every_batch_not_the_first(tmp_path):
+    vectors = clustered(400, 8)  # 3,200 rows; the first batch of 400 holds topic 0 only
+    settings = VectorSettings(faiss_kind="ivf", ivf_lists=16, ivf_nprobe=1)
+    store = FaissStore.create(settings, tmp_path, 32, len(vectors))
+    for begin in range(0, len(vectors), 400):
+        store.add(np.arange(begin, begin + 400), vectors[begin:begin + 400], ["d"] * 400)
+    assert store.size == len(vectors)
+    centroids = store.index.quantizer.reconstruct_n(0, store.index.nlist)
+    topics = vectors[::400]
+    # every topic has a cell of its own nearby (a first-batch training put all 16 in topic 0)
+    assert (topics @ centroids.T).max(axis=1).min() > 0.9
+    hits = [store.search(vectors[i], 1)[0][0] for i in range(0, len(vectors), 97)]
+    assert hits == list(range(0, len(vectors), 97))
+
+
+def test_rows_added_short_of_the_expected_count_are_trained_and_added_on_first_use(tmp_path):
+    vectors = clustered(100, 4)
+    store = FaissStore.create(VectorSettings(faiss_kind="ivf", ivf_lists=4), tmp_path, 32, 10_000)
+    store.add(np.arange(len(vectors)), vectors, ["d"] * len(vectors))
+    assert store.size == len(vectors)
+    assert store.search(vectors[7], 1)[0][0] == 7
+    store.save()
+    assert (tmp_path / "vectors.faiss").exists()
