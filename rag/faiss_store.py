@@ -15,11 +15,12 @@ on x86-64 CPUs with AVX2 we pin its core type to Haswell before faiss loads (IVF
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import platform
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +35,41 @@ import numpy as np
 from rag.config import VectorSettings
 from rag.errors import IndexCorrupt
 
-# Batches of >= 20 queries use BLAS matrix products instead of one-by-one scans (5-10x faster).
-faiss.cvar.distance_compute_blas_threshold = 20
+# Batches of >= 20 queries use BLAS matrix products instead of one-by-one scans (5-10x faster);
+# single queries keep the scan. faiss 1.15 compares queries x dimension with the threshold (its
+# default, 128,000, means BLAS only from 334 queries of 384 dimensions), older faiss the query
+# count (default 20). A bare 20 under the new rule sent single queries to BLAS as well: flat
+# search at 100k rows took 24-27 ms instead of 11 (bench/scale.py). Set per index dimension.
+_BLAS_FROM_QUERIES = 20
+_THRESHOLD_IN_FLOATS = faiss.cvar.distance_compute_blas_threshold > 1000
+
+
+def _use_blas_from_batches(dimension: int) -> None:
+    per_query = dimension if _THRESHOLD_IN_FLOATS else 1
+    faiss.cvar.distance_compute_blas_threshold = _BLAS_FROM_QUERIES * per_query
 
 FILE = "vectors.faiss"
 DOCS_FILE = "vector_docs.json"
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """One OpenMP thread for the calling thread only (OpenMP thread counts are per thread).
+
+    faiss splits one query's flat scan across threads, and each part waits for a free core: with
+    both cores busy elsewhere, flat search at 20k rows took 24-48 ms a query on 2 threads and
+    1.1-1.9 ms on one; idle, one thread was still faster (1.1 vs 1.5 ms). IVF and HNSW search one
+    query on one thread anyway. Builds and batch searches keep all threads.
+    """
+    before = faiss.omp_get_max_threads()
+    if before == 1:
+        yield
+        return
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 def choose_kind(settings: VectorSettings, rows: int) -> str:
@@ -56,6 +87,7 @@ def ivf_lists(settings: VectorSettings, rows: int) -> int:
 
 def new_index(settings: VectorSettings, kind: str, dimension: int, rows: int) -> faiss.Index:
     """An empty FAISS index of `kind` taking external ids."""
+    _use_blas_from_batches(dimension)
     if kind == "flat":
         return faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
     if kind == "hnsw":
@@ -94,6 +126,7 @@ class FaissStore:
             index = faiss.read_index(str(path))
         except RuntimeError as exc:
             raise IndexCorrupt(f"cannot read {path}: {exc}; rebuild with 'rag index'") from None
+        _use_blas_from_batches(int(index.d))
         return cls(settings, folder, index, str(described.get("kind", "flat")), None)
 
     # ------------------------------------------------------------------ writing
@@ -209,7 +242,8 @@ class FaissStore:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         params = self._params(doc_ids)
         matrix = np.asarray(query, np.float32).reshape(1, -1)
-        scores, ids = self.index.search(matrix, k, params=params) if params else self.index.search(matrix, k)
+        with _one_thread():
+            scores, ids = self.index.search(matrix, k, params=params) if params else self.index.search(matrix, k)
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
+import faiss
 import numpy as np
 
 from rag.config import VectorSettings
-from rag.faiss_store import FaissStore
+from rag.faiss_store import FaissStore, _one_thread
 
 
 def clustered(rows_per_topic: int, topics: int, seed: int = 0) -> np.ndarray:
@@ -40,3 +43,24 @@ def test_rows_added_short_of_the_expected_count_are_trained_and_added_on_first_u
     assert store.search(vectors[7], 1)[0][0] == 7
     store.save()
     assert (tmp_path / "vectors.faiss").exists()
+
+
+def test_single_queries_scan_and_batches_use_blas(tmp_path):
+    FaissStore.create(VectorSettings(faiss_kind="flat"), tmp_path, 384, 10)
+    threshold = faiss.cvar.distance_compute_blas_threshold
+    # faiss 1.15 compares queries x dimension; older faiss the query count
+    assert threshold in (20, 20 * 384)
+    per_query = 384 if threshold > 20 else 1
+    assert 1 * per_query < threshold <= 20 * per_query
+
+
+def test_one_thread_is_local_to_the_calling_thread_and_restored():
+    before = faiss.omp_get_max_threads()
+    seen = []
+    with _one_thread():
+        assert faiss.omp_get_max_threads() == 1
+        other = threading.Thread(target=lambda: seen.append(faiss.omp_get_max_threads()))
+        other.start()
+        other.join()
+    assert faiss.omp_get_max_threads() == before
+    assert seen == [before]
