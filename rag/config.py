@@ -94,7 +94,7 @@ class VectorSettings(Section):
     hnsw_m: int = Field(32, ge=4, le=128, description="HNSW graph degree")
     hnsw_ef_construction: int = Field(80, ge=8, description="HNSW build-time beam width")
     hnsw_ef_search: int = Field(128, ge=8, description="HNSW query-time beam width")
-    ivf_lists: int = Field(0, ge=0, description="IVF cells; 0 = about 4 * sqrt(vectors)")
+    ivf_lists: int = Field(0, ge=0, description="IVF cells; 0 = about 2 * sqrt(vectors)")
     ivf_nprobe: int = Field(32, ge=1, description="IVF cells visited per query")
     milvus_uri: str = Field(
         "", description="empty: a Milvus Lite file inside each build folder; else a .db path "

@@ -80,8 +80,12 @@ def choose_kind(settings: VectorSettings, rows: int) -> str:
 
 
 def ivf_lists(settings: VectorSettings, rows: int) -> int:
-    """IVF cell count: configured, else about 4 * sqrt(rows), with >= 39 training points per cell."""
-    wanted = settings.ivf_lists or int(4 * math.sqrt(max(rows, 1)))
+    """IVF cell count: configured, else about 2 * sqrt(rows), with >= 39 training points per cell.
+
+    At 1M rows (bench/scale.py) 2,000 cells built in 27 s with recall@10 0.972 at nprobe 32;
+    4,000 cells (4 * sqrt) took 218 s, almost all k-means, for recall 0.979.
+    """
+    wanted = settings.ivf_lists or int(2 * math.sqrt(max(rows, 1)))
     return max(1, min(wanted, rows // 39 or 1))
 
 
