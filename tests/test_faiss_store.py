@@ -64,3 +64,15 @@ def test_one_thread_is_local_to_the_calling_thread_and_restored():
         other.join()
     assert faiss.omp_get_max_threads() == before
     assert seen == [before]
+
+
+def test_openblas_core_follows_the_instruction_sets(monkeypatch):
+    from rag import faiss_store
+
+    monkeypatch.setattr(faiss_store.platform, "machine", lambda: "x86_64")
+    avx512 = {"avx2", "avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"}
+    assert faiss_store._openblas_core(avx512) == "SkylakeX"
+    assert faiss_store._openblas_core({"avx2", "avx512f"}) == "Haswell"  # F alone: not SkylakeX's set
+    assert faiss_store._openblas_core({"sse4_2"}) is None
+    monkeypatch.setattr(faiss_store.platform, "machine", lambda: "aarch64")
+    assert faiss_store._openblas_core(avx512) is None
