@@ -1,46 +1,56 @@
-"""FAISS at scale: build time, memory, single-query latency and recall@10 at 100k and 1M chunks.
+"""FAISS at scale: build time, memory, single-query latency and recall at 100k and 1M chunks.
 
     .venv/bin/python bench/scale.py                          # 100k and 1M, flat/ivf/hnsw/auto
     .venv/bin/python bench/scale.py --quick                  # 20k rows, test queries: ~1 minute
     .venv/bin/python bench/scale.py --sizes 1000000 --kinds ivf --set ivf_nprobe=64 --no-coretype
 
-Everything goes through the project's own code: `rag.faiss_store.FaissStore.create`, `add` (in
-50,000-row steps, as `rag.vectorstore.build_store` does), `save` and `search`, configured by
-`rag.config.VectorSettings` (defaults plus `--set key=value`). Each (size, kind) is measured in
-a fresh subprocess so its memory growth and its BLAS set-up are its own.
+Everything goes through the project's own code, configured by `rag.config.VectorSettings`
+(defaults plus `--set key=value`). For each (size, kind) one subprocess builds: FaissStore.create,
+`add` in 50,000-row steps (as rag.vectorstore.build_store does), `save`; a second subprocess
+serves: FaissStore.open on the saved folder, then `search`. Fresh processes keep each case's
+memory growth and BLAS set-up its own.
 
 Vectors. Random Gaussian vectors have no structure (HNSW recall@10 was 0.09 at 1M on them), so
 the rows are derived from the 14,177 real MiniLM chunk embeddings of BEIR SciFact in a
 `rag eval --beir` index (`/tmp/beir-scifact-*/current/vectors.faiss`, or `--vectors`). Each
 derived row is
 
-    normalize(a + u * (b - a) + w * c + 0.2 / sqrt(384) * g)
+    normalize(p0 * a + p1 * b1 + p2 * b2 + p3 * b3 + w * c + 0.2 / sqrt(384) * g)
 
-with a a random real chunk, b one of a's 50 nearest real chunks, c another random real chunk,
-u ~ U(0, 1), w ~ U(0, 0.3) and g ~ N(0, I): points on the segments between real neighbours,
-pulled a little towards some other topic, plus a little noise. Rows are stored grouped by a (in
-the real chunks' order), as a build sees a corpus: document after document, not shuffled.
-Checks printed with the results (`data` in the JSON):
-  - at the real set's density (a 14,177-row sample) nearest-neighbour cosines match the real
-    set's, and so does ANN recall with the same parameters (not easier than real data);
-  - at full size, no near duplicates (nearest-neighbour cosine > 0.98 of 2,000 sampled rows) and
-    the exact top-10 of a query spans several source chunks (not one tight cluster).
+with a a random real chunk, b1..b3 random picks among a's 50 nearest real chunks, (p0..p3) ~
+Dirichlet(1, 1, 1, 1), c another random real chunk, w ~ U(0, 0.3), g ~ N(0, I): points inside the
+real neighbourhoods, pulled a little towards some other topic, plus a little noise (`--parts 2`
+mixes a with one neighbour only). Rows are stored grouped by a, in the real chunks' order, as a
+build sees a corpus: document after document, not shuffled. Checks printed with the results
+(`data` in the JSON):
+  - at the real set's density (a 14,177-row sample): nearest-neighbour cosines close to the real
+    set's, and ANN recall with the same small parameters close to the real set's (not easier);
+  - at full size: no near duplicates (nearest-neighbour cosine > 0.98 among 2,000 sampled rows),
+    and the exact top-10 of a query spans several source chunks (not one tight cluster).
+With `--parts 2` the derived rows cluster round their 14,177 sources and fine IVF cells look too
+good: at 1M rows, nprobe 32, 4,000 cells gave recall@10 0.989 and 2,000 cells 0.967, while on the
+real set finer cells at the same nprobe always lose recall. 4 parts fill the space between
+sources and shrink this (0.979 vs 0.972) without removing it: treat IVF recall at 1M as a little
+optimistic; the equal-density probe shows the size of the bias there.
 
 Queries are the real SciFact questions (test + train, 1,109; test only with --quick), encoded
-with rag.embedding.Embedder in fp32. Ground truth is exact top-10 by inner product (numpy).
-Recall@10 = share of the exact top-10 ids returned. Latency is one `FaissStore.search(q, 10)`
-call at a time, as the server does; "batch64" is one index search of 64 queries with the store's
-search parameters. For ivf and hnsw the search parameter is also swept on the built index.
+with rag.embedding.Embedder in fp32. Ground truth is exact top-k by inner product (numpy).
+Recall@k = share of the exact top-k ids returned. Latency is one `FaissStore.search(q, k)` call at
+a time, as the server does, for k = 10 and k = 100 (what rag.retrieval asks for by default);
+"b64" is one index search of 64 queries with the store's search parameters. For ivf and hnsw the
+search parameter is also swept on the opened index.
 
-Memory: RSS growth of the worker process from just before `create` to after the last `add`
-(and its peak, VmHWM), both divided by the raw vector bytes (rows x 384 x 4); the process
-already holds the vectors, as a build does. Disk: size of vectors.faiss after `save`.
+Memory, against the raw vector bytes (rows x 384 x 4): "build x" is the build process's RSS growth
+from just before `create` to after the last `add` (that process already holds the vectors, as a
+build does), "peak x" its peak (VmHWM) growth, "serve x" the RSS growth of FaissStore.open in the
+serving process (without the document-id map, read on first delete or document filter: ~70 MB
+per 1M rows). Disk: size of vectors.faiss.
 
-OpenBLAS: faiss-cpu's bundled OpenBLAS detects this CPU as "Prescott" (no AVX kernels);
-rag.faiss_store sets OPENBLAS_CORETYPE=Haswell with os.environ.setdefault before importing faiss.
-The core-type test runs IVF training and 64-query flat batch search in subprocesses with the
-variable unset (faiss imported before rag.faiss_store, so OpenBLAS detects the core itself),
-rag.faiss_store's choice, and other explicit core types; it prints the core each one got.
+OpenBLAS: faiss-cpu's bundled OpenBLAS detects this CPU as "Prescott" (no AVX kernels), so
+rag.faiss_store sets OPENBLAS_CORETYPE with os.environ.setdefault before importing faiss. The
+core type test runs IVF training and a 64-query flat batch search in subprocesses with the
+variable unset (faiss imported before rag.faiss_store, so OpenBLAS detects the core itself), with
+rag.faiss_store's choice ("rag"), and with explicit core types; it prints the core each one got.
 
 Derived vectors, query embeddings and ground truth are cached in --workdir (/tmp/rag-scale).
 Results: a table on stdout and JSON in bench/results/scale.json (--quick: <workdir>/scale-quick.json).
@@ -70,8 +80,9 @@ ORIGINAL_ENV = dict(os.environ)  # before rag.faiss_store can set OPENBLAS_CORET
 SCIFACT = ROOT.parent / "shared" / "bench-data" / "scifact"
 DIM = 384
 K = 10
+DEEP = 100  # rag.retrieval asks the vector store for max(candidates, 4k) = 100 hits by default
 STEP = 50_000  # rows per FaissStore.add, as rag.vectorstore.build_store
-SCHEME = {"neighbours": 50, "toward_neighbour": [0.0, 1.0], "other": [0.0, 0.3], "noise": 0.2}
+SCHEME = {"parts": 4, "neighbours": 50, "dirichlet": 1.0, "other": [0.0, 0.3], "noise": 0.2}
 SWEEP = {"ivf": ("ivf_nprobe", [8, 16, 32, 64, 128, 256]), "hnsw": ("hnsw_ef_search", [16, 32, 64, 128, 256])}
 CORETYPES = ["unset", "rag", "Haswell", "SkylakeX"]
 
@@ -218,24 +229,23 @@ def neighbours_of(real, count: int):
     return order
 
 
-def derive(real, neighbours, rows: int, seed: int = 0):
+def derive(real, neighbours, rows: int, scheme: dict, seed: int = 0):
     """`rows` vectors derived from the real ones (see the module docstring) and their source rows."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
     bases = np.sort(rng.integers(0, len(real), rows))  # grouped by source chunk, in corpus order
     out = np.empty((rows, DIM), dtype=np.float32)
-    low_u, high_u = SCHEME["toward_neighbour"]
-    low_w, high_w = SCHEME["other"]
+    parts = scheme["parts"]
+    low_w, high_w = scheme["other"]
     for begin in range(0, rows, 100_000):
         a = bases[begin:begin + 100_000]
         m = len(a)
-        b = neighbours[a, rng.integers(0, neighbours.shape[1], m)]
-        c = rng.integers(0, len(real), m)
-        u = rng.uniform(low_u, high_u, (m, 1)).astype(np.float32)
-        w = rng.uniform(low_w, high_w, (m, 1)).astype(np.float32)
-        v = real[a] + u * (real[b] - real[a]) + w * real[c]
-        v += rng.standard_normal((m, DIM), dtype=np.float32) * np.float32(SCHEME["noise"] / np.sqrt(DIM))
+        points = [a] + [neighbours[a, rng.integers(0, neighbours.shape[1], m)] for _ in range(parts - 1)]
+        weights = rng.dirichlet([scheme["dirichlet"]] * parts, m).astype(np.float32)
+        v = sum(weights[:, i:i + 1] * real[p] for i, p in enumerate(points))
+        v += rng.uniform(low_w, high_w, (m, 1)).astype(np.float32) * real[rng.integers(0, len(real), m)]
+        v += rng.standard_normal((m, DIM), dtype=np.float32) * np.float32(scheme["noise"] / np.sqrt(DIM))
         v /= np.linalg.norm(v, axis=1, keepdims=True)
         out[begin:begin + m] = v
     return out, bases
@@ -303,29 +313,37 @@ def small_recall(vectors, queries, truth, settings_over: dict) -> dict:
 
 
 def recall(hits, truth) -> float:
-    return sum(len(set(h.tolist()) & set(t.tolist())) for h, t in zip(hits, truth)) / (K * len(truth))
+    """Share of the exact top-k (k = columns of truth) found in hits."""
+    return sum(len(set(h.tolist()) & set(t.tolist())) for h, t in zip(hits, truth)) / truth.size
 
 
 def prepare(args, real, queries, size: int, workdir: Path, source_key: str) -> dict:
     """Derived vectors, their ground truth and data checks for `size` rows (cached in workdir)."""
     import numpy as np
 
-    key = hashlib.sha256(json.dumps([source_key, SCHEME, size, len(queries),
+    scheme = {**SCHEME, "parts": args.parts}
+    key = hashlib.sha256(json.dumps([source_key, scheme, size, len(queries),
                                      float(queries[:4].sum())]).encode()).hexdigest()[:10]
     base = workdir / f"derived-{size}-{key}"
     paths = {"vectors": f"{base}.npy", "truth": f"{base}.truth.npy", "queries": f"{base}.queries.npy",
-             "data": f"{base}.data.json"}
+             "data": f"{base}.data.json", "truth_deep": f"{base}.truth{DEEP}.npy",
+             "sample": f"{base}.sample.npy"}
     if all(Path(p).exists() for p in paths.values()):
         return paths
+    if all(Path(p).exists() for k, p in paths.items() if k not in ("truth_deep", "sample")):
+        vectors = np.load(paths["vectors"])
+        np.save(paths["truth_deep"], exact_top(queries, vectors, DEEP)[0])
+        rng = np.random.default_rng(7)
+        np.save(paths["sample"], vectors[np.sort(rng.choice(size, min(len(real), size), replace=False))])
+        return paths
     started = time.perf_counter()
-    neighbours = neighbours_of(real, SCHEME["neighbours"])
-    vectors, bases = derive(real, neighbours, size)
+    neighbours = neighbours_of(real, scheme["neighbours"])
+    vectors, bases = derive(real, neighbours, size, scheme)
     made = time.perf_counter() - started
     truth, scores = exact_top(queries, vectors)
-    real_truth, real_scores = exact_top(queries, real)
+    _, real_scores = exact_top(queries, real)
     rng = np.random.default_rng(7)
     sample = vectors[np.sort(rng.choice(size, min(len(real), size), replace=False))]
-    sample_truth, _ = exact_top(queries, sample)
     near_sims = []  # nearest other row of 2,000 sampled rows, in the full set
     picks = rng.choice(size, 2000, replace=False)
     for begin in range(0, 2000, 500):
@@ -337,7 +355,7 @@ def prepare(args, real, queries, size: int, workdir: Path, source_key: str) -> d
     distinct = [len(set(bases[row].tolist())) for row in truth]
     real_nn = nn_cosines(real, real, same=True)
     data = {
-        "rows": size, "seconds_to_derive": round(made, 1), "scheme": SCHEME,
+        "rows": size, "seconds_to_derive": round(made, 1), "scheme": scheme,
         "real_rows": len(real), "queries": len(queries),
         "nn_cosine_real": summary(real_nn),
         "nn_cosine_derived_at_real_density": summary(nn_cosines(sample, sample, same=True)),
@@ -349,11 +367,11 @@ def prepare(args, real, queries, size: int, workdir: Path, source_key: str) -> d
         "query_top10_cosine_median": {"real": round(float(np.median(real_scores[:, -1])), 3),
                                       "derived": round(float(np.median(scores[:, -1])), 3)},
         "source_chunks_in_exact_top10": summary(distinct),
-        "probe_recall_real": small_recall(real, queries, real_truth, args.overrides),
-        "probe_recall_derived_at_real_density": small_recall(sample, queries, sample_truth, args.overrides),
     }
     np.save(paths["vectors"], vectors)
     np.save(paths["truth"], truth)
+    np.save(paths["sample"], sample)
+    np.save(paths["truth_deep"], exact_top(queries, vectors, DEEP)[0])
     np.save(paths["queries"], queries)
     Path(paths["data"]).write_text(json.dumps(data, indent=2))
     return paths
@@ -371,8 +389,6 @@ def run_worker(spec: dict) -> dict:
 
     settings = vector_settings(spec["overrides"])
     vectors = np.load(spec["vectors"])
-    queries = np.load(spec["queries"])
-    truth = np.load(spec["truth"])
     rows = len(vectors)
     docs = [f"doc{i}" for i in range(rows // 3 + 1)]
     doc_ids = [docs[r // 3] for r in range(rows)]
@@ -407,39 +423,60 @@ def run_worker(spec: dict) -> dict:
     disk = (folder / "vectors.faiss").stat().st_size
     described = store.describe()
 
-    result = {"kind": store.kind, "rows": rows, "build_s": round(build, 2), "train_s": round(train["seconds"], 2),
-              "save_s": round(saved, 2), "disk_bytes": disk, "raw_bytes": rows * DIM * 4,
-              "rss_growth_bytes": after["VmRSS"] - before["VmRSS"],
-              "rss_peak_growth_bytes": max(after["VmHWM"], after["VmRSS"]) - before["VmRSS"],
-              "described": described, "auto_kind": choose_kind(vector_settings({}), rows),
-              "openblas_core": openblas_core()}
+    return {"kind": store.kind, "rows": rows, "build_s": round(build, 2), "train_s": round(train["seconds"], 2),
+            "save_s": round(saved, 2), "disk_bytes": disk, "raw_bytes": rows * DIM * 4,
+            "rss_growth_bytes": after["VmRSS"] - before["VmRSS"],
+            "rss_peak_growth_bytes": max(after["VmHWM"], after["VmRSS"]) - before["VmRSS"],
+            "described": described, "auto_kind": choose_kind(vector_settings({}), rows),
+            "openblas_core": openblas_core()}
+
+
+def run_serve_worker(spec: dict) -> dict:
+    """Open the saved index as a server does (FaissStore.open) and time searches on it."""
+    import numpy as np
+
+    from rag.faiss_store import FaissStore
+
+    settings = vector_settings(spec["overrides"])
+    queries = np.load(spec["queries"])
+    truth = np.load(spec["truth"])
+    deep = np.load(spec["truth_deep"])
+    gc.collect()
+    before = proc_status()
+    started = time.perf_counter()
+    store = FaissStore.open(settings, Path(spec["folder"]), spec["described"])
+    result = {"open_s": round(time.perf_counter() - started, 2),
+              "serve_rss_bytes": proc_status()["VmRSS"] - before["VmRSS"]}
     result.update(measure_search(store, queries, truth))
+    result.update(measure_search(store, queries, deep, DEEP, batch=False))
     if store.kind in SWEEP:
         field, values = SWEEP[store.kind]
         sweep = []
         for value in values:
             store.settings = vector_settings({**spec["overrides"], field: value})
-            sweep.append({field: value, **measure_search(store, queries, truth, batch=False)})
-        store.settings = settings
+            sweep.append({field: value, **measure_search(store, queries, truth, batch=False),
+                          **measure_search(store, queries, deep, DEEP, batch=False)})
         result["sweep"] = sweep
-    shutil.rmtree(folder, ignore_errors=True)
     return result
 
 
-def measure_search(store, queries, truth, batch: bool = True) -> dict:
+def measure_search(store, queries, truth, k: int = K, batch: bool = True) -> dict:
+    """Single-query latency and recall@k of FaissStore.search(q, k); keys end in k when k != 10."""
     import numpy as np
 
     for q in queries[:20]:
-        store.search(q, K)
+        store.search(q, k)
     latencies = []
     hits = []
     for q in queries:
         started = time.perf_counter()
-        ids, _ = store.search(q, K)
+        ids, _ = store.search(q, k)
         latencies.append((time.perf_counter() - started) * 1000)
         hits.append(ids)
-    out = {"recall10": round(recall(hits, truth), 4), "p50_ms": round(percentile(latencies, 50), 3),
-           "p99_ms": round(percentile(latencies, 99), 3), "mean_ms": round(float(np.mean(latencies)), 3)}
+    tag = "" if k == K else f"_k{k}"
+    out = {f"recall{k}": round(recall(hits, truth[:, :k]), 4), f"p50_ms{tag}": round(percentile(latencies, 50), 3),
+           f"p99_ms{tag}": round(percentile(latencies, 99), 3),
+           f"mean_ms{tag}": round(float(np.mean(latencies)), 3)}
     if batch:
         out.update(batch_search(store, queries))
     return out
@@ -521,7 +558,8 @@ def print_tables(report: dict) -> None:
     print(f"settings: {report['settings']}")
     for size, block in report["sizes"].items():
         d = block["data"]
-        print(f"\n== {int(size):,} rows (derived from {d['real_rows']:,} real SciFact chunks), "
+        print(f"\n== {int(size):,} rows (derived from {d['real_rows']:,} real SciFact chunks, "
+              f"{d['scheme']['parts']} parts), "
               f"{d['queries']} real queries ==")
         print(f"  NN cosine p10/p50/p90  real {d['nn_cosine_real']['p10']}/{d['nn_cosine_real']['p50']}/"
               f"{d['nn_cosine_real']['p90']}  derived at real density "
@@ -532,23 +570,28 @@ def print_tables(report: dict) -> None:
               f"{d['near_duplicates_share']['derived_full']:.2%}; source chunks in exact top-10 p10/p50/p90 "
               f"{d['source_chunks_in_exact_top10']['p10']:.0f}/{d['source_chunks_in_exact_top10']['p50']:.0f}/"
               f"{d['source_chunks_in_exact_top10']['p90']:.0f}")
-        print(f"  probe recall@10 (ivf nprobe 4, hnsw ef 16) real {d['probe_recall_real']}, derived at real "
-              f"density {d['probe_recall_derived_at_real_density']}")
-        header = (f"  {'kind':<12}{'build s':>9}{'train s':>9}{'disk MB':>9}{'RSS+ MB':>9}{'RSS/raw':>8}"
-                  f"{'peak/raw':>9}{'p50 ms':>8}{'p99 ms':>8}{'recall':>8}{'b64 ms':>8}  params")
+        print(f"  probe recall@10 at 14,177 rows (ivf default cells nprobe 4, hnsw ef 16): real "
+              f"{d['probe_recall_real']}, derived {d['probe_recall_derived_at_real_density']}")
+        print(f"  raw vectors {mb(block['kinds'][0]['raw_bytes'])} MB; build x = build process RSS growth "
+              f"(peak) / raw; serve x = RSS growth of FaissStore.open / raw")
+        header = (f"  {'kind':<12}{'build s':>9}{'train s':>9}{'disk MB':>9}{'build x':>9}{'peak x':>8}"
+                  f"{'serve x':>8}{'p50 ms':>8}{'p99 ms':>8}{'R@10':>7}{'k100 p50':>9}{'R@100':>7}"
+                  f"{'b64 ms':>8}  params")
         print(header)
         for row in block["kinds"]:
             raw = row["raw_bytes"]
             print(f"  {row['label']:<12}{row['build_s']:>9.1f}{row['train_s']:>9.1f}{mb(row['disk_bytes']):>9}"
-                  f"{mb(row['rss_growth_bytes']):>9}{row['rss_growth_bytes'] / raw:>8.2f}"
-                  f"{row['rss_peak_growth_bytes'] / raw:>9.2f}{row['p50_ms']:>8.2f}{row['p99_ms']:>8.2f}"
-                  f"{row['recall10']:>8.3f}{row['batch64_ms']:>8.1f}  {row['described']['params']}")
+                  f"{row['rss_growth_bytes'] / raw:>9.2f}{row['rss_peak_growth_bytes'] / raw:>8.2f}"
+                  f"{row['serve_rss_bytes'] / raw:>8.2f}{row['p50_ms']:>8.2f}{row['p99_ms']:>8.2f}"
+                  f"{row['recall10']:>7.3f}{row[f'p50_ms_k{DEEP}']:>9.2f}{row[f'recall{DEEP}']:>7.3f}"
+                  f"{row['batch64_ms']:>8.1f}  {row['described']['params']}")
         for row in block["kinds"]:
             if row.get("sweep") and not row["label"].startswith("auto"):
                 field = SWEEP[row["kind"]][0]
-                cells = "  ".join(f"{s[field]}: {s['p50_ms']:.2f}/{s['p99_ms']:.2f} ms r {s['recall10']:.3f}"
-                                  for s in row["sweep"])
-                print(f"  {row['kind']} {field} sweep (p50/p99, recall@10): {cells}")
+                print(f"  {row['kind']} {field} sweep: k=10 p50/p99 ms R@10 | k=100 p50 ms R@100")
+                for s in row["sweep"]:
+                    print(f"    {s[field]:>5}: {s['p50_ms']:6.2f} {s['p99_ms']:6.2f} {s['recall10']:6.3f} | "
+                          f"{s[f'p50_ms_k{DEEP}']:6.2f} {s[f'recall{DEEP}']:6.3f}")
     if report.get("coretype"):
         c = report["coretype"]
         print(f"\n== OpenBLAS core type: IVF training ({c['lists']} lists, {c['rows']:,} rows) and 64-query "
@@ -567,6 +610,8 @@ def main() -> None:
     parser.add_argument("--kinds", default="flat,ivf,hnsw,auto", help="FAISS kinds; auto = choose_kind's pick")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                         help="VectorSettings override, e.g. ivf_nprobe=64 (repeatable)")
+    parser.add_argument("--parts", type=int, default=SCHEME["parts"],
+                        help="real vectors mixed into each derived one (2: a chunk and one neighbour)")
     parser.add_argument("--vectors", type=Path, help="flat FAISS index of real chunk vectors")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/rag-scale"))
     parser.add_argument("--json", type=Path, help="default bench/results/scale.json")
@@ -574,10 +619,14 @@ def main() -> None:
     parser.add_argument("--coretype-rows", type=int, default=100_000,
                         help="rows for the core type test (at most the smallest size)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-worker", help=argparse.SUPPRESS)
     parser.add_argument("--coretype-worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(run_worker(json.loads(args.worker))))
+        return
+    if args.serve_worker:
+        print(json.dumps(run_serve_worker(json.loads(args.serve_worker))))
         return
     if args.coretype_worker:
         print(json.dumps(run_coretype_worker(json.loads(args.coretype_worker))))
@@ -589,6 +638,8 @@ def main() -> None:
     kinds = [k.strip() for k in args.kinds.split(",")]
     out_path = args.json or (args.workdir / "scale-quick.json" if args.quick else ROOT / "bench" / "results" / "scale.json")
     args.workdir.mkdir(parents=True, exist_ok=True)
+
+    import numpy as np
 
     from rag.faiss_store import choose_kind
 
@@ -606,6 +657,10 @@ def main() -> None:
         print(f"[{size:,}] deriving vectors and exact top-{K}...", file=sys.stderr, flush=True)
         paths = prepare(args, real, queries, size, args.workdir, file_digest(source))
         data = json.loads(Path(paths["data"]).read_text())
+        sample = np.load(paths["sample"])
+        data["probe_recall_real"] = small_recall(real, queries, exact_top(queries, real)[0], args.overrides)
+        data["probe_recall_derived_at_real_density"] = small_recall(
+            sample, queries, exact_top(queries, sample)[0], args.overrides)
         auto = choose_kind(vector_settings({k: v for k, v in args.overrides.items() if k != "faiss_kind"}), size)
         rows = []
         measured: dict[str, dict] = {}
@@ -616,7 +671,12 @@ def main() -> None:
                       file=sys.stderr, flush=True)
                 spec = {**paths, "overrides": {**args.overrides, "faiss_kind": resolved},
                         "folder": str(args.workdir / f"index-{size}-{resolved}")}
-                measured[resolved] = spawn("worker", spec, env)
+                try:
+                    built = spawn("worker", spec, env)
+                    served = spawn("serve-worker", {**spec, "described": built["described"]}, env)
+                finally:
+                    shutil.rmtree(spec["folder"], ignore_errors=True)
+                measured[resolved] = {**built, **served}
                 row = measured[resolved]
                 print(f"[{size:,}] {resolved}: build {row['build_s']} s, p50 {row['p50_ms']} ms, "
                       f"recall@10 {row['recall10']}", file=sys.stderr, flush=True)
@@ -627,8 +687,6 @@ def main() -> None:
         size = min(sizes)
         rows = min(args.coretype_rows, size)
         paths = prepare(args, real, queries, size, args.workdir, file_digest(source))
-        import numpy as np
-
         if rows < size:
             sub = np.load(paths["vectors"])[:: size // rows][:rows]
             sub_path = args.workdir / f"coretype-{rows}.npy"
