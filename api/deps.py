@@ -1,5 +1,8 @@
 """Dependencies of the routes, as `Annotated` aliases: settings, the loaded index, the API key
-check, and request bodies checked against the configured limits (`settings.api`)."""
+check, and request bodies checked against the configured limits (`settings.api`).
+
+They are `async def` because none of them blocks: FastAPI runs a plain `def` dependency in its
+thread pool, and four such hops per request cost more than the vector search itself."""
 
 from __future__ import annotations
 
@@ -16,14 +19,14 @@ from rag.errors import IndexMissing, RagError
 from rag.indexing import Index
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_index(request: Request) -> Index:
+async def get_index(request: Request) -> Index:
     """The index loaded at start-up (or by the reloader); 503 with the reason when there is none."""
     index = request.app.state.index
     if index is None:
@@ -43,7 +46,7 @@ BEARER = HTTPBearer(auto_error=False, scheme_name="apiKey",
                     description="The server's RAG_API_KEY; needed only when the server was started with one")
 
 
-def require_api_key(request: Request, settings: SettingsDep,
+async def require_api_key(request: Request, settings: SettingsDep,
                     _declared: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]) -> None:
     """When `api_key` is set, the request must carry `Authorization: Bearer <key>`."""
     if settings.api_key is None:
@@ -72,21 +75,21 @@ def check_k(k: int | None, limits: ApiSettings) -> None:
         raise ApiError(422, "k_out_of_range", f"k: {k} is out of range; use 1 to {limits.max_k} (api.max_k)")
 
 
-def valid_ask(body: Annotated[AskRequest, Body(openapi_examples=ASK_EXAMPLES)],
+async def valid_ask(body: Annotated[AskRequest, Body(openapi_examples=ASK_EXAMPLES)],
               settings: SettingsDep) -> AskRequest:
     check_text(body.question, "question", settings.api)
     check_k(body.k, settings.api)
     return body
 
 
-def valid_search(body: Annotated[SearchRequest, Body(openapi_examples=SEARCH_EXAMPLES)],
+async def valid_search(body: Annotated[SearchRequest, Body(openapi_examples=SEARCH_EXAMPLES)],
                  settings: SettingsDep) -> SearchRequest:
     check_text(body.query, "query", settings.api)
     check_k(body.k, settings.api)
     return body
 
 
-def valid_chat(body: Annotated[ChatRequest, Body(openapi_examples=CHAT_EXAMPLES)],
+async def valid_chat(body: Annotated[ChatRequest, Body(openapi_examples=CHAT_EXAMPLES)],
                settings: SettingsDep) -> ChatRequest:
     if len(body.messages) > settings.api.max_turns:
         raise ApiError(422, "too_many_turns",
