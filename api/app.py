@@ -23,6 +23,7 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio
 import fastapi_offline
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -35,6 +36,7 @@ from api.middleware import AccessLog, BodyLimit
 from api.routes import api, public
 from rag.config import Settings, load_settings
 from rag.errors import RagError
+from rag.hardware import cores
 from rag.indexing import Index, current_build, open_index
 
 STATIC = Path(__file__).parent / "static"
@@ -60,6 +62,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Route handlers are plain `def` and run on AnyIO's worker threads (40 by default). On a
+        # small machine 16 CPU-bound requests at once then fight over the GIL and the cores and
+        # throughput drops; with 2 x cores threads the rest queue and throughput holds.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api.threads or 2 * cores()
         app.state.index, app.state.index_error = None, None
         try:
             app.state.index = await asyncio.to_thread(load_index, settings)

@@ -145,6 +145,10 @@ class ApiSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     workers: int = Field(1, ge=1, le=64)
+    threads: int = Field(
+        0, ge=0, le=256, description="requests computed at once per worker; 0 = 2 x CPU cores. "
+        "Others wait in line instead of adding threads that fight over the cores"
+    )
     cors_origins: list[str] = Field(default_factory=list)
     max_question_chars: int = Field(2000, ge=1)
     max_k: int = Field(20, ge=1)
