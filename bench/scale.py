@@ -83,7 +83,8 @@ K = 10
 DEEP = 100  # rag.retrieval asks the vector store for max(candidates, 4k) = 100 hits by default
 STEP = 50_000  # rows per FaissStore.add, as rag.vectorstore.build_store
 SCHEME = {"parts": 4, "neighbours": 50, "dirichlet": 1.0, "other": [0.0, 0.3], "noise": 0.2}
-SWEEP = {"ivf": ("ivf_nprobe", [8, 16, 32, 64, 128, 256]), "hnsw": ("hnsw_ef_search", [16, 32, 64, 128, 256])}
+SWEEP = {"ivf": ("ivf_nprobe", [8, 16, 32, 48, 64, 96, 128, 256]),
+         "hnsw": ("hnsw_ef_search", [16, 32, 64, 128, 256, 512])}
 CORETYPES = ["unset", "rag", "Haswell", "SkylakeX"]
 
 
@@ -194,9 +195,9 @@ def load_real(path: Path):
     return real
 
 
-def file_digest(path: Path) -> str:
-    stat = path.stat()
-    return hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:10]
+def content_digest(real) -> str:
+    """Identifies the real vectors by content, so equal vectors in another index folder share caches."""
+    return hashlib.sha256(real.tobytes()).hexdigest()[:10]
 
 
 def encode_queries(workdir: Path, quick: bool):
@@ -655,7 +656,7 @@ def main() -> None:
     env, _ = coretype_env("rag")
     for size in sizes:
         print(f"[{size:,}] deriving vectors and exact top-{K}...", file=sys.stderr, flush=True)
-        paths = prepare(args, real, queries, size, args.workdir, file_digest(source))
+        paths = prepare(args, real, queries, size, args.workdir, content_digest(real))
         data = json.loads(Path(paths["data"]).read_text())
         sample = np.load(paths["sample"])
         data["probe_recall_real"] = small_recall(real, queries, exact_top(queries, real)[0], args.overrides)
@@ -686,7 +687,7 @@ def main() -> None:
     if not args.no_coretype:
         size = min(sizes)
         rows = min(args.coretype_rows, size)
-        paths = prepare(args, real, queries, size, args.workdir, file_digest(source))
+        paths = prepare(args, real, queries, size, args.workdir, content_digest(real))
         if rows < size:
             sub = np.load(paths["vectors"])[:: size // rows][:rows]
             sub_path = args.workdir / f"coretype-{rows}.npy"
