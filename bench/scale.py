@@ -526,6 +526,13 @@ def run_coretype_worker(spec: dict) -> dict:
     return out
 
 
+def case_key(spec: dict) -> str:
+    """Identifies one measurement: data, settings and the code that builds and searches."""
+    code = [(ROOT / f).read_bytes() for f in ("bench/scale.py", "rag/faiss_store.py", "rag/config.py")]
+    return hashlib.sha256(json.dumps([spec["vectors"], spec["overrides"]]).encode()
+                          + b"".join(code)).hexdigest()[:12]
+
+
 def spawn(mode: str, spec: dict, env: dict) -> dict:
     command = [sys.executable, str(Path(__file__).resolve()), f"--{mode}", json.dumps(spec)]
     done = subprocess.run(command, check=False, cwd=ROOT, env=env, capture_output=True, text=True)
@@ -593,6 +600,8 @@ def print_tables(report: dict) -> None:
                 for s in row["sweep"]:
                     print(f"    {s[field]:>5}: {s['p50_ms']:6.2f} {s['p99_ms']:6.2f} {s['recall10']:6.3f} | "
                           f"{s[f'p50_ms_k{DEEP}']:6.2f} {s[f'recall{DEEP}']:6.3f}")
+    if any(row.get("resumed") for block in report["sizes"].values() for row in block["kinds"]):
+        print("\n  * measured by an earlier run of the same code and settings (--resume; measured_at in the JSON)")
     if report.get("coretype"):
         c = report["coretype"]
         print(f"\n== OpenBLAS core type: IVF training ({c['lists']} lists, {c['rows']:,} rows) and 64-query "
@@ -617,6 +626,9 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/rag-scale"))
     parser.add_argument("--json", type=Path, help="default bench/results/scale.json")
     parser.add_argument("--no-coretype", action="store_true", help="skip the OpenBLAS core type test")
+    parser.add_argument("--resume", action="store_true",
+                        help="reuse (size, kind) results an interrupted run saved in --workdir, when "
+                        "the data, settings and code are unchanged")
     parser.add_argument("--coretype-rows", type=int, default=100_000,
                         help="rows for the core type test (at most the smallest size)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -672,16 +684,23 @@ def main() -> None:
                       file=sys.stderr, flush=True)
                 spec = {**paths, "overrides": {**args.overrides, "faiss_kind": resolved},
                         "folder": str(args.workdir / f"index-{size}-{resolved}")}
-                try:
-                    built = spawn("worker", spec, env)
-                    served = spawn("serve-worker", {**spec, "described": built["described"]}, env)
-                finally:
-                    shutil.rmtree(spec["folder"], ignore_errors=True)
-                measured[resolved] = {**built, **served}
+                saved = args.workdir / f"result-{case_key(spec)}.json"
+                if args.resume and saved.exists():
+                    measured[resolved] = {**json.loads(saved.read_text()), "resumed": True}
+                else:
+                    try:
+                        built = spawn("worker", spec, env)
+                        served = spawn("serve-worker", {**spec, "described": built["described"]}, env)
+                    finally:
+                        shutil.rmtree(spec["folder"], ignore_errors=True)
+                    measured[resolved] = {**built, **served, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                          "loadavg": os.getloadavg()}
+                    saved.write_text(json.dumps(measured[resolved]))
                 row = measured[resolved]
                 print(f"[{size:,}] {resolved}: build {row['build_s']} s, p50 {row['p50_ms']} ms, "
                       f"recall@10 {row['recall10']}", file=sys.stderr, flush=True)
-            rows.append({**measured[resolved], "label": f"auto={resolved}" if kind == "auto" else kind})
+            label = f"auto={resolved}" if kind == "auto" else kind
+            rows.append({**measured[resolved], "label": label + ("*" if measured[resolved].get("resumed") else "")})
         report["sizes"][str(size)] = {"data": data, "kinds": rows}
         gc.collect()
     if not args.no_coretype:
