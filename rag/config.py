@@ -96,7 +96,7 @@ class VectorSettings(Section):
     hnsw_ef_construction: int = Field(80, ge=8, description="HNSW build-time beam width")
     hnsw_ef_search: int = Field(256, ge=8, description="HNSW query-time beam width")
     ivf_lists: int = Field(0, ge=0, description="IVF cells; 0 = about 3 * sqrt(vectors)")
-    ivf_nprobe: int = Field(64, ge=1, description="IVF cells visited per query")
+    ivf_nprobe: int = Field(48, ge=1, description="IVF cells visited per query")
     milvus_uri: str = Field(
         "", description="empty: a Milvus Lite file inside each build folder; else a .db path "
         "or http(s)://host:port of a Milvus server or cluster"
