@@ -122,24 +122,22 @@ def _export_key(model: Any, model_path: str) -> str:
     return digest.hexdigest()[:24]
 
 
-class _MeanPooled:
+def _mean_pooled(transformer: Any) -> Any:
     """The transformer plus attention-masked mean pooling, as one traceable module."""
+    import torch
 
-    def __new__(cls, transformer: Any) -> Any:
-        import torch
+    class MeanPooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.transformer = transformer
 
-        class Module(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.transformer = transformer
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            hidden = self.transformer(input_ids=input_ids, attention_mask=attention_mask,
+                                      token_type_ids=token_type_ids).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
-            def forward(self, input_ids, attention_mask, token_type_ids):
-                hidden = self.transformer(input_ids=input_ids, attention_mask=attention_mask,
-                                          token_type_ids=token_type_ids).last_hidden_state
-                mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-                return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-
-        return Module().eval()
+    return MeanPooled().eval()
 
 
 def _export(model: Any, path: Path) -> None:
@@ -154,7 +152,7 @@ def _export(model: Any, path: Path) -> None:
     temp = path.with_suffix(f".{os.getpid()}.tmp")
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python branches
-        torch.onnx.export(_MeanPooled(model[0].auto_model), inputs, str(temp),
+        torch.onnx.export(_mean_pooled(model[0].auto_model), inputs, str(temp),
                           input_names=["input_ids", "attention_mask", "token_type_ids"],
                           output_names=["embedding"], dynamic_axes=dynamic, opset_version=17,
                           dynamo=False)
