@@ -34,15 +34,13 @@ from fastapi.staticfiles import StaticFiles
 from api.errors import install_error_handlers
 from api.middleware import AccessLog, BodyLimit
 from api.routes import api, public
-from rag.config import Settings, load_settings
-from rag.errors import RagError
-from rag.hardware import cores
-from rag.indexing import Index, current_build, open_index
+from rag import Index, RagError, Settings, cores, current_build, load_settings, open_index
 
 STATIC = Path(__file__).parent / "static"
 DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"  # swagger-ui-bundle.js, .css, favicon
 DOCS_ASSETS_URL = "/docs-assets"
 log = logging.getLogger("rag.api")
+RETIRE_AFTER_S = 5.0  # a swapped-out index is closed this long after the swap (questions take ms)
 
 DESCRIPTION = """Ask questions of a folder of documents; every answer cites its sources.
 
@@ -82,6 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 reloader.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await reloader
+            if app.state.index is not None:
+                app.state.index.close()
 
     app = FastAPI(title="rag", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
                   docs_url=None, redoc_url=None)
@@ -164,6 +164,8 @@ async def reload_loop(app: FastAPI, settings: Settings) -> None:
                 continue
             app.state.index = await asyncio.to_thread(load_index, settings)
             app.state.index_error = None
+            if loaded is not None:  # requests still using it finish in well under the grace period
+                asyncio.get_running_loop().call_later(RETIRE_AFTER_S, loaded.close)
         except Exception as exc:  # noqa: BLE001 - a broken build must not stop the reloader
             failed = folder
             message = exc.message if isinstance(exc, RagError) else repr(exc)

@@ -14,9 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import ApiError
 from api.schemas import ASK_EXAMPLES, CHAT_EXAMPLES, SEARCH_EXAMPLES, AskRequest, ChatRequest, SearchRequest
-from rag.config import ApiSettings, Settings
-from rag.errors import IndexMissing, RagError
-from rag.indexing import Index
+from rag import ApiSettings, Index, IndexMissing, RagError, Settings
 
 
 async def get_settings(request: Request) -> Settings:

@@ -1,7 +1,7 @@
 """Every error leaves the API as `{"error": {"code", "message"}}`, whatever raised it.
 
-Sources: `ApiError` (raised by the HTTP layer itself), `rag.errors.RagError` (its own code and
-status), FastAPI validation errors (422), Starlette HTTP errors (404 unknown route, 405 wrong
+Sources: `ApiError` (raised by the HTTP layer itself), `rag.errors.RagError` (its code mapped
+to a status by `RAG_STATUS`), FastAPI validation errors (422), Starlette HTTP errors (404 unknown route, 405 wrong
 method) and anything unexpected (500, details only in the server log).
 """
 
@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rag.errors import RagError
+from rag import RagError
 
 log = logging.getLogger("rag.api")
 
@@ -45,6 +45,11 @@ def error_bytes(code: str, message: str) -> bytes:
     """The error body for raw ASGI responses (middleware that answers before the app)."""
     return json.dumps(error_body(code, message), separators=(",", ":")).encode()
 
+
+# rag's error codes (rag/errors.py) as HTTP statuses; a code not listed is a 500.
+RAG_STATUS = {"invalid_input": 422, "not_found": 404, "index_missing": 503, "index_mismatch": 503,
+              "index_busy": 409, "index_corrupt": 503, "nothing_indexed": 422, "model_unavailable": 503,
+              "vector_store_unavailable": 503, "invalid_config": 500}
 
 HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
               405: "method_not_allowed", 413: "body_too_large", 415: "unsupported_media_type",
@@ -81,9 +86,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RagError)
     async def _rag_error(request: Request, exc: RagError) -> JSONResponse:
-        if exc.http_status >= 500:
+        status = RAG_STATUS.get(exc.code, 500)
+        if status >= 500:
             log.warning("%s %s failed: %s", request.method, request.url.path, exc.message)
-        return error_response(exc.http_status, exc.code, exc.message)
+        return error_response(status, exc.code, exc.message)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

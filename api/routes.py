@@ -18,10 +18,7 @@ from api import schemas as s
 from api.chat import rewrite_question
 from api.deps import AskBody, Authorized, ChatBody, IndexDep, SearchBody
 from api.errors import ApiError
-from rag.answering import ask
-from rag.indexing import Index
-from rag.retrieval import search
-from rag.types import Answer, Document
+from rag import Answer, Document, Index, ask, search
 
 api = APIRouter(dependencies=[Authorized])
 public = APIRouter()
@@ -44,10 +41,7 @@ def search_route(body: SearchBody, index: IndexDep) -> s.SearchResponse:
     """The best passages for a query, one per near-duplicate group, best first."""
     mode = body.mode or index.settings.retrieval.mode
     passages = search(index, body.query, body.k, mode)
-    return s.SearchResponse(query=body.query, mode=mode, passages=[s.SearchHit(
-        rank=p.rank, doc_id=p.chunk.doc_id, chunk_id=p.chunk.chunk_id, title=p.title, source=p.source,
-        start=p.chunk.start, end=p.chunk.end, page=p.chunk.page, score=round(p.score, 6),
-        also_in=p.also_in, text=p.chunk.text) for p in passages])
+    return s.SearchResponse(query=body.query, mode=mode, passages=[s.SearchHit(**p.hit()) for p in passages])
 
 
 @api.post("/chat", response_model=s.ChatAnswer, tags=["answers"], summary="Answer the last message of a chat",

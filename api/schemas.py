@@ -12,9 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from rag.types import Answer
-
-Mode = Literal["hybrid", "dense", "keyword"]
+from rag import Answer, Mode
 
 EXAMPLE_QUESTION = "Which generals are negotiating the peace?"
 
@@ -102,6 +100,8 @@ class SearchHit(BaseModel):
     end: int
     page: int | None
     score: float
+    dense_score: float | None = None
+    keyword_score: float | None = None
     also_in: list[str]
     text: str
 

@@ -6,7 +6,7 @@
 
 For /ask and /search, at each concurrency, N requests cycle through the questions of
 eval/seeds.jsonl; the table gives p50/p99 latency and requests per second over HTTP, and beside
-them the same call (`rag.answering.ask`, `rag.retrieval.search`) made directly in this process at
+them the same call (`rag.ask`, `rag.search`) made directly in this process at
 the same concurrency (threads), so the HTTP layer's overhead is the difference. Without --url a
 uvicorn server is started on a free port (and stopped at the end); without an index at
 --index-dir the seeds are indexed there first. The in-process column needs --index-dir to be the
@@ -19,10 +19,10 @@ import argparse
 import json
 import math
 import os
-import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -30,16 +30,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import percentile, questions
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from api.launch import launch_server
 
-from rag.config import load_settings
-from rag.errors import IndexMissing
-from rag.indexing import build_index, current_build, open_index
+ROOT = Path(__file__).resolve().parent.parent
+
+from rag import IndexMissing, build_index, current_build, load_settings, open_index
 
 GOLD = ROOT / "eval" / "seeds.jsonl"
 WARMUP = 10
@@ -100,32 +97,13 @@ class HttpCaller:
             client.close()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_server(index_dir: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "RAG_INDEX_DIR": str(index_dir)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--no-access-log", "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the server exited with {process.returncode}; run it by hand to see why")
-        try:
-            if httpx.get(f"{url}/health", timeout=5).json().get("index_loaded"):
-                return process, url
-        except (httpx.HTTPError, ValueError):
-            pass
-        time.sleep(0.2)
-    process.terminate()
-    raise SystemExit("the server did not become healthy in 120 s")
+    try:
+        server = launch_server(index_dir, Path(tempfile.mkdtemp(prefix="api-load-")), access_log=False,
+                               keep_rag_env=True)
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
+    return server.process, server.url
 
 
 def ensure_index(index_dir: Path) -> None:
@@ -169,8 +147,7 @@ def main() -> None:
     index = None if args.no_inprocess else open_index(load_settings(index_dir=args.index_dir))
     health = httpx.get(f"{url}/health", timeout=10).json()
 
-    from rag.answering import ask
-    from rag.retrieval import search
+    from rag import ask, search
 
     routes = {
         "/ask": (lambda http, i: http.post("/ask", {"question": asked[i % len(asked)]}),

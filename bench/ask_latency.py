@@ -10,10 +10,7 @@ import statistics
 import time
 from pathlib import Path
 
-from rag.answering import ask
-from rag.config import load_settings
-from rag.evaluation import load_gold, run_gold
-from rag.indexing import open_index
+from rag import ask, load_gold, load_settings, open_index, run_gold
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -18,10 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from rag.beir import MODES, default_index_dir, format_beir_table, run_beir
-from rag.config import load_settings
+from rag import BEIR_MODES, default_index_dir, format_beir_table, load_settings, run_beir
 
 
 class StderrProgress:
@@ -70,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the full report here")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="settings override, e.g. chunking.max_tokens=128 (repeatable)")
-    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated: dense,keyword,hybrid")
+    parser.add_argument("--modes", default=",".join(BEIR_MODES), help="comma-separated: dense,keyword,hybrid")
     parser.add_argument("--depth", type=int, default=100, help="documents ranked per query")
     parser.add_argument("--split", default="test", help="qrels/<split>.tsv (e.g. train for tuning)")
     parser.add_argument("--limit", type=int, help="only the first N queries (smoke runs)")

@@ -28,14 +28,19 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from rag.beir import load_beir
-from rag.config import load_settings
-from rag.embedding import Embedder
-from rag.hardware import cores, cpu_flags
-from rag.indexing import build_from_documents, chunk_corpus, embedding_text
-from rag.types import Document
+from rag import (
+    Document,
+    Encoder,
+    build_from_documents,
+    chunk_corpus,
+    cores,
+    cpu_flags,
+    embedding_text,
+    load_beir,
+    load_encoder,
+    load_settings,
+)
 
 
 def peak_rss_mb() -> float:
@@ -45,7 +50,7 @@ def peak_rss_mb() -> float:
 def seeds_build() -> dict:
     folder = tempfile.mkdtemp(prefix="rag-seeds-")
     code = ("import json, resource, time; from pathlib import Path; t=time.perf_counter();"
-            "from rag.config import load_settings; from rag.indexing import build_index;"
+            "from rag import load_settings, build_index;"
             f"r=build_index(load_settings(index_dir=Path({folder!r})), [Path('seeds')]);"
             "print(json.dumps({'chunks': r.chunks, 'sentences': r.sentences, 'build_s': round(r.seconds, 2),"
             "'process_s': round(time.perf_counter()-t, 2),"
@@ -54,7 +59,7 @@ def seeds_build() -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def raw_encoder(embedder: Embedder, texts: list[str]) -> float:
+def raw_encoder(embedder: Encoder, texts: list[str]) -> float:
     """Seconds for SentenceTransformer.encode over all texts in one call (it sorts by length)."""
     import torch
 
@@ -85,7 +90,7 @@ def main() -> None:
     documents = documents[:args.limit] if args.limit else documents
     folder = Path(tempfile.mkdtemp(prefix="rag-index-speed-"))
     settings = load_settings(index_dir=folder).with_overrides(**{"embedding.precision": args.precision})
-    embedder = Embedder(settings.embedding)
+    embedder = load_encoder(settings.embedding)
     by_id = {d.doc_id: d for d in documents}
     texts = [embedding_text(c, by_id[c.doc_id], settings) for c in chunk_corpus(settings, documents, embedder)]
     print(f"{len(documents):,} documents -> {len(texts):,} chunks; precision {embedder.precision}; "

@@ -23,7 +23,6 @@ import ipaddress
 import json
 import math
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -33,10 +32,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import psutil
 from common import percentile, questions
+
+from api.launch import launch_server
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_SECONDS = 3600
@@ -168,35 +167,14 @@ def check_loopback(url: str) -> None:
     raise SystemExit(f"refusing to load {url}: only loopback addresses (127.0.0.0/8, ::1, localhost)")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_server(index_dir: Path, log_path: Path, env: dict[str, str] | None = None
                  ) -> tuple[subprocess.Popen, str]:
     """A uvicorn server over `index_dir` on a free loopback port, once /health says it is loaded."""
-    port = free_port()
-    environment = {**os.environ, "RAG_INDEX_DIR": str(index_dir), **(env or {})}
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
-             "--port", str(port), "--no-access-log"],
-            cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the server exited with {process.returncode}; see {log_path}")
-        try:
-            if httpx.get(f"{url}/health", timeout=5).json().get("index_loaded"):
-                return process, url
-        except (httpx.HTTPError, ValueError):
-            pass
-        time.sleep(0.2)
-    process.terminate()
-    raise SystemExit(f"the server did not become healthy in 120 s; see {log_path}")
+    try:
+        server = launch_server(index_dir, log_path.parent, env, access_log=False, keep_rag_env=True)
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
+    return server.process, server.url
 
 
 def stop_server(process: subprocess.Popen) -> None:
@@ -209,10 +187,7 @@ def stop_server(process: subprocess.Popen) -> None:
 
 
 def ensure_index(index_dir: Path) -> None:
-    sys.path.insert(0, str(ROOT))
-    from rag.config import load_settings
-    from rag.errors import IndexMissing
-    from rag.indexing import build_index, current_build
+    from rag import IndexMissing, build_index, current_build, load_settings
 
     settings = load_settings(index_dir=index_dir)
     try:

@@ -15,22 +15,22 @@ timings and peak memory are its own:
   document is indexed as `(doc id, text, None)`; each query is `embeddings.search(query, 100)` and the
   returned ids are its ranking. This process imports nothing from `rag` (so none of our environment
   or FAISS/BLAS settings leak into it).
-- **ours**: `rag.indexing.build_from_documents(..., sentences=False)` into a fresh temporary index
+- **ours**: `rag.build_from_documents(..., sentences=False)` into a fresh temporary index
   folder with the embedding cache off (`embedding.cache=False`), other settings from the defaults
-  and the `RAG_*` environment; documents ranked with `rag.beir.rank_to_depth` (`rank_documents`,
+  and the `RAG_*` environment; documents ranked with `rag.rank_to_depth` (`rank_documents`,
   best chunk per document) in dense, keyword and hybrid modes. With the default precision `auto`
   ours encodes under bf16 autocast on CPUs with AMX (fp32 elsewhere); txtai runs the model in fp32.
   The precision actually used is in the table and JSON.
 
 Both sides index the same text per document: title, a blank line, the abstract
-(`rag.beir.beir_document`; checked before the run). In each process the model is loaded and warmed
+(`rag.beir_document`; checked before the run). In each process the model is loaded and warmed
 up on a few query strings *before* the timed indexing (its load time is reported separately).
 "index s" is the wall time of txtai's `Embeddings.index` and of our `build_from_documents` (which
 also chunks, builds BM25 and near-duplicate groups and writes the index to disk; opening it for
 search is timed separately). Peak RSS is read from /proc/self/status: the high-water mark is reset
 just before indexing, so "index peak" is the process's largest resident size during indexing
 (model included); the process-wide peak (`ru_maxrss`) is in the JSON. All queries are scored by
-the same code, `rag.metrics.evaluate` (trec_eval semantics), and also by pytrec_eval when it is
+the same code, `rag.evaluate_run` (trec_eval semantics), and also by pytrec_eval when it is
 installed (`reference` in the JSON).
 
 txtai defaults that matter here (txtai 9.14.0, read from its source and docs,
@@ -96,8 +96,8 @@ def read_beir(folder: Path, split: str = "test") -> tuple[list[tuple[str, str, s
                                                            dict[str, dict[str, int]]]:
     """([(doc id, title, text)], {query id: text}, qrels) read without importing `rag`.
 
-    Same files and same query selection as `rag.beir.load_beir` (judged queries only); the parent
-    process checks that the texts built from these rows equal `rag.beir`'s documents.
+    Same files and same query selection as `rag.load_beir` (judged queries only); the parent
+    process checks that the texts built from these rows equal `rag.eval.beir`'s documents.
     """
     corpus = next(p for p in (folder / "corpus.jsonl", folder / "corpus.jsonl.gz") if p.is_file())
     docs = [(str(r["_id"]), r.get("title") or "", r.get("text") or "") for r in _jsonl(corpus)]
@@ -115,7 +115,7 @@ def read_beir(folder: Path, split: str = "test") -> tuple[list[tuple[str, str, s
 
 
 def document_text(title: str, text: str) -> str:
-    """The text indexed for one corpus entry; mirrors `rag.beir.beir_document` (checked at run time)."""
+    """The text indexed for one corpus entry; mirrors `rag.beir_document` (checked at run time)."""
     title = " ".join(title.split())
     return f"{title}\n\n{text}" if title else text
 
@@ -251,15 +251,15 @@ def worker_ours(args: argparse.Namespace) -> dict[str, Any]:
     began = time.perf_counter()
     import torch
 
-    from rag.beir import beir_document, rank_to_depth
-    from rag.config import load_settings
-    from rag.embedding import Embedder
-    from rag.indexing import build_from_documents, index_fingerprint, open_index
+    from rag import beir_document, rank_to_depth
+    from rag import load_settings
+    from rag import load_encoder
+    from rag import build_from_documents, index_fingerprint, open_index
 
     documents = [beir_document(doc_id, title, text) for doc_id, title, text in docs]
     with tempfile.TemporaryDirectory(prefix="peer-txtai-ours-") as folder:
         settings = load_settings().with_overrides(**{"index_dir": folder, "embedding.cache": False})
-        embedder = Embedder(settings.embedding)  # loaded once per process; the build reuses it
+        embedder = load_encoder(settings.embedding)  # loaded once per process; the build reuses it
         embedder.encode([queries[q] for q in qids[:WARMUP_TEXTS]] or ["warm up"] * WARMUP_TEXTS)
         load_seconds = time.perf_counter() - began
         after_load = memory()
@@ -285,7 +285,7 @@ def worker_ours(args: argparse.Namespace) -> dict[str, Any]:
         runs: dict[str, dict[str, dict[str, float]]] = {}
         query_seconds: dict[str, float] = {}
         for mode in OUR_MODES:
-            if qids:  # first FAISS / BM25 call allocates; not timed (as in rag.beir.run_beir)
+            if qids:  # first FAISS / BM25 call allocates; not timed (as in rag.run_beir)
                 rank_to_depth(index, queries[qids[0]], mode, args.depth, vectors[0])
             began = time.perf_counter()
             run = {}
@@ -357,13 +357,13 @@ def run_side(side: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def check_texts(args: argparse.Namespace, docs: list) -> None:
     """The text txtai gets must be exactly the text of our Documents."""
-    from rag.beir import load_beir
+    from rag import load_beir
 
     ours, _, _ = load_beir(args.data, args.split)
     by_id = {d.doc_id: d.text for d in ours}
     bad = [doc_id for doc_id, title, text in docs if by_id.get(doc_id) != document_text(title, text)]
     if bad:
-        raise SystemExit(f"document text differs from rag.beir for {len(bad)} documents (first {bad[0]!r})")
+        raise SystemExit(f"document text differs from rag.eval.beir for {len(bad)} documents (first {bad[0]!r})")
 
 
 def token_stats(docs: list) -> dict[str, Any]:
@@ -385,13 +385,13 @@ def token_stats(docs: list) -> dict[str, Any]:
 
 
 def score(report: dict[str, Any], qrels: dict[str, dict[str, int]]) -> None:
-    from rag.beir import reference_metrics
-    from rag.metrics import evaluate
+    from rag import reference_metrics
+    from rag import evaluate_run
 
     report["metrics"] = {}
     worst: float | None = 0.0
     for mode, run in report["runs"].items():
-        ours = evaluate(run, qrels, METRICS)
+        ours = evaluate_run(run, qrels, METRICS)
         report["metrics"][mode] = {name: round(value, 5) for name, value in ours.items()}
         reference = reference_metrics(run, qrels)
         if reference is None:
@@ -480,12 +480,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.worker:
         if args.worker == "ours":
-            sys.path.insert(0, str(ROOT))
         report = worker_txtai(args) if args.worker == "txtai" else worker_ours(args)
         args.worker_out.write_text(json.dumps(report))
         return 0
 
-    sys.path.insert(0, str(ROOT))
     docs, queries, qrels = load(args)
     if not docs or not queries:
         raise SystemExit(f"nothing to run: {len(docs)} documents, {len(queries)} queries")

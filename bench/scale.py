@@ -6,7 +6,7 @@
 
 Everything goes through the project's own code, configured by `rag.config.VectorSettings`
 (defaults plus `--set key=value`). For each (size, kind) one subprocess builds: FaissStore.create,
-`add` in 50,000-row steps (as rag.vectorstore.build_store does), `save`; a second subprocess
+`add` in 50,000-row steps (as rag.stores.registry.build_store does), `save`; a second subprocess
 serves: FaissStore.open on the saved folder, then `search`. Fresh processes keep each case's
 memory growth and BLAS set-up its own.
 
@@ -34,9 +34,9 @@ sources and shrink this (0.979 vs 0.972) without removing it: treat IVF recall a
 optimistic; the equal-density probe shows the size of the bias there.
 
 Queries are the real SciFact questions (test + train, 1,109; test only with --quick), encoded
-with rag.embedding.Embedder in fp32. Ground truth is exact top-k by inner product (numpy).
+with rag.load_encoder in fp32. Ground truth is exact top-k by inner product (numpy).
 Recall@k = share of the exact top-k ids returned. Latency is one `FaissStore.search(q, k)` call at
-a time, as the server does, for k = 10 and k = 100 (what rag.retrieval asks for by default);
+a time, as the server does, for k = 10 and k = 100 (what rag.query.retrieval asks for by default);
 "b64" is one index search of 64 queries with the store's search parameters. For ivf and hnsw the
 search parameter is also swept on the opened index.
 
@@ -47,10 +47,10 @@ serving process (without the document-id map, read on first delete or document f
 per 1M rows). Disk: size of vectors.faiss.
 
 OpenBLAS: faiss-cpu's bundled OpenBLAS detects this CPU as "Prescott" (no AVX kernels), so
-rag.faiss_store sets OPENBLAS_CORETYPE with os.environ.setdefault before importing faiss. The
+rag.stores.faiss_store sets OPENBLAS_CORETYPE with os.environ.setdefault before importing faiss. The
 core type test runs IVF training and a 64-query flat batch search in subprocesses with the
-variable unset (faiss imported before rag.faiss_store, so OpenBLAS detects the core itself), with
-rag.faiss_store's choice ("rag"), and with explicit core types; it prints the core each one got.
+variable unset (faiss imported before rag.stores.faiss_store, so OpenBLAS detects the core itself), with
+rag.stores.faiss_store's choice ("rag"), and with explicit core types; it prints the core each one got.
 
 Derived vectors, query embeddings and ground truth are cached in --workdir (/tmp/rag-scale).
 Results: a table on stdout and JSON in bench/results/scale.json (--quick: <workdir>/scale-quick.json).
@@ -74,14 +74,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-ORIGINAL_ENV = dict(os.environ)  # before rag.faiss_store can set OPENBLAS_CORETYPE
+ORIGINAL_ENV = dict(os.environ)  # before rag.stores.faiss_store can set OPENBLAS_CORETYPE
 
 SCIFACT = ROOT.parent / "shared" / "bench-data" / "scifact"
 DIM = 384
 K = 10
-DEEP = 100  # rag.retrieval asks the vector store for max(candidates, 4k) = 100 hits by default
-STEP = 50_000  # rows per FaissStore.add, as rag.vectorstore.build_store
+DEEP = 100  # rag.query.retrieval asks the vector store for max(candidates, 4k) = 100 hits by default
+STEP = 50_000  # rows per FaissStore.add, as rag.stores.registry.build_store
 SCHEME = {"parts": 4, "neighbours": 50, "dirichlet": 1.0, "other": [0.0, 0.3], "noise": 0.2}
 SWEEP = {"ivf": ("ivf_nprobe", [8, 16, 32, 48, 64, 96, 128, 256]),
          "hnsw": ("hnsw_ef_search", [16, 32, 64, 128, 256, 512])}
@@ -108,7 +107,7 @@ def reset_peak() -> None:
 
 
 def percentile(values, q):
-    from bench.common import percentile as pct
+    from common import percentile as pct
 
     return pct(list(values), q)
 
@@ -150,7 +149,7 @@ def machine() -> dict:
 
 
 def vector_settings(overrides: dict[str, str]):
-    from rag.config import VectorSettings
+    from rag import VectorSettings
 
     return VectorSettings.model_validate(overrides)
 
@@ -160,9 +159,7 @@ def vector_settings(overrides: dict[str, str]):
 def find_real_vectors(given: Path | None) -> Path:
     if given:
         return given
-    from rag.beir import default_index_dir
-    from rag.config import load_settings
-    from rag.errors import ConfigError
+    from rag import ConfigError, default_index_dir, load_settings
 
     candidates = []
     try:
@@ -209,11 +206,10 @@ def encode_queries(workdir: Path, quick: bool):
     cache = workdir / f"queries-{key}.npy"
     if cache.exists():
         return np.load(cache)
-    from rag.config import EmbeddingSettings
-    from rag.embedding import Embedder
+    from rag import EmbeddingSettings, load_encoder
 
     print(f"encoding {len(texts)} SciFact queries (fp32)...", file=sys.stderr, flush=True)
-    queries = Embedder(EmbeddingSettings(precision="fp32")).encode(texts).astype(np.float32)
+    queries = load_encoder(EmbeddingSettings(precision="fp32")).encode(texts).astype(np.float32)
     np.save(cache, queries)
     return queries
 
@@ -298,7 +294,7 @@ def small_recall(vectors, queries, truth, settings_over: dict) -> dict:
 
     import numpy as np
 
-    from rag.faiss_store import FaissStore
+    from rag import create_store
 
     out = {}
     probes = {"ivf_nprobe4": {"faiss_kind": "ivf", "ivf_nprobe": 4},
@@ -306,7 +302,7 @@ def small_recall(vectors, queries, truth, settings_over: dict) -> dict:
     for name, over in probes.items():
         settings = vector_settings({**settings_over, **over})
         with tempfile.TemporaryDirectory() as tmp:
-            store = FaissStore.create(settings, Path(tmp), DIM, len(vectors))
+            store = create_store(settings, Path(tmp), DIM, len(vectors))
             store.add(np.arange(len(vectors)), vectors, ["d"] * len(vectors))
             hits = [store.search(q, K)[0] for q in queries]
         out[name] = round(recall(hits, truth), 3)
@@ -383,10 +379,10 @@ def prepare(args, real, queries, size: int, workdir: Path, source_key: str) -> d
 def run_worker(spec: dict) -> dict:
     """Build one index of one kind through FaissStore and measure it."""
     if spec.get("preload_faiss"):
-        import faiss  # noqa: F401  (OpenBLAS reads OPENBLAS_CORETYPE now, before rag.faiss_store can set it)
+        import faiss  # noqa: F401  (OpenBLAS reads OPENBLAS_CORETYPE now, before rag.stores.faiss_store can set it)
     import numpy as np
 
-    from rag.faiss_store import FaissStore, choose_kind
+    from rag import choose_faiss_kind, create_store
 
     settings = vector_settings(spec["overrides"])
     vectors = np.load(spec["vectors"])
@@ -402,7 +398,7 @@ def run_worker(spec: dict) -> dict:
 
     train = {"seconds": 0.0}
     started = time.perf_counter()
-    store = FaissStore.create(settings, folder, DIM, rows)
+    store = create_store(settings, folder, DIM, rows)
     if hasattr(store, "_train"):
         inner = store._train
 
@@ -423,12 +419,13 @@ def run_worker(spec: dict) -> dict:
     saved = time.perf_counter() - started
     disk = (folder / "vectors.faiss").stat().st_size
     described = store.describe()
+    (folder / "vectorstore.json").write_text(json.dumps(described))
 
     return {"kind": store.kind, "rows": rows, "build_s": round(build, 2), "train_s": round(train["seconds"], 2),
             "save_s": round(saved, 2), "disk_bytes": disk, "raw_bytes": rows * DIM * 4,
             "rss_growth_bytes": after["VmRSS"] - before["VmRSS"],
             "rss_peak_growth_bytes": max(after["VmHWM"], after["VmRSS"]) - before["VmRSS"],
-            "described": described, "auto_kind": choose_kind(vector_settings({}), rows),
+            "described": described, "auto_kind": choose_faiss_kind(vector_settings({}), rows),
             "openblas_core": openblas_core()}
 
 
@@ -436,7 +433,7 @@ def run_serve_worker(spec: dict) -> dict:
     """Open the saved index as a server does (FaissStore.open) and time searches on it."""
     import numpy as np
 
-    from rag.faiss_store import FaissStore
+    from rag import open_store
 
     settings = vector_settings(spec["overrides"])
     queries = np.load(spec["queries"])
@@ -445,7 +442,7 @@ def run_serve_worker(spec: dict) -> dict:
     gc.collect()
     before = proc_status()
     started = time.perf_counter()
-    store = FaissStore.open(settings, Path(spec["folder"]), spec["described"])
+    store = open_store(settings, Path(spec["folder"]))  # reads the vectorstore.json the build wrote
     result = {"open_s": round(time.perf_counter() - started, 2),
               "serve_rss_bytes": proc_status()["VmRSS"] - before["VmRSS"]}
     result.update(measure_search(store, queries, truth))
@@ -505,22 +502,22 @@ def run_coretype_worker(spec: dict) -> dict:
         import faiss  # noqa: F401
     import numpy as np
 
-    from rag.faiss_store import FaissStore
+    from rag import create_store
 
     vectors = np.load(spec["vectors"])
     queries = np.load(spec["queries"])
     out = {"openblas_core": openblas_core(), "env": os.environ.get("OPENBLAS_CORETYPE")}
     seconds = []
     for _ in range(3):
-        ivf = FaissStore.create(vector_settings({**spec["overrides"], "faiss_kind": "ivf"}), Path("."), DIM,
-                                len(vectors))
+        ivf = create_store(vector_settings({**spec["overrides"], "faiss_kind": "ivf"}), Path("."), DIM,
+                          len(vectors))
         started = time.perf_counter()
         ivf._train(np.ascontiguousarray(vectors))
         seconds.append(time.perf_counter() - started)
     out["ivf_train_s"] = round(sorted(seconds)[1], 2)  # median of 3
     out["ivf_train_runs_s"] = [round(s, 2) for s in seconds]
     out["ivf_lists"] = int(ivf.index.nlist)
-    flat = FaissStore.create(vector_settings({**spec["overrides"], "faiss_kind": "flat"}), Path("."), DIM, len(vectors))
+    flat = create_store(vector_settings({**spec["overrides"], "faiss_kind": "flat"}), Path("."), DIM, len(vectors))
     flat.add(np.arange(len(vectors)), vectors, ["d"] * len(vectors))
     out["flat_" + "batch64_ms"] = batch_search(flat, queries)["batch64_ms"]
     return out
@@ -654,7 +651,7 @@ def main() -> None:
 
     import numpy as np
 
-    from rag.faiss_store import choose_kind
+    from rag import choose_faiss_kind
 
     source = find_real_vectors(args.vectors)
     print(f"real vectors: {source}", file=sys.stderr, flush=True)
@@ -674,7 +671,7 @@ def main() -> None:
         data["probe_recall_real"] = small_recall(real, queries, exact_top(queries, real)[0], args.overrides)
         data["probe_recall_derived_at_real_density"] = small_recall(
             sample, queries, exact_top(queries, sample)[0], args.overrides)
-        auto = choose_kind(vector_settings({k: v for k, v in args.overrides.items() if k != "faiss_kind"}), size)
+        auto = choose_faiss_kind(vector_settings({k: v for k, v in args.overrides.items() if k != "faiss_kind"}), size)
         rows = []
         measured: dict[str, dict] = {}
         for kind in kinds:

@@ -1,1 +1,112 @@
-"""rag: local-first question answering over a folder of documents, every claim cited."""
+"""rag: ask a folder of documents, get answers whose every sentence cites its source.
+
+This module is the public surface: the CLI, `api/`, `bench/` and users import from here only.
+
+    settings = rag.load_settings(index_dir="index")
+    rag.build_index(settings, [Path("seeds")])
+    with rag.open_index(settings) as index:
+        answer = rag.ask(index, "Which generals are negotiating the peace?")
+
+Names are imported on first use, so `import rag` is cheap and a server that only answers never
+imports the ingest stage's parsers.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS: dict[str, str] = {
+    # settings, records, errors
+    "Settings": "rag.config", "load_settings": "rag.config", "EmbeddingSettings": "rag.config",
+    "VectorSettings": "rag.config", "ApiSettings": "rag.config",
+    "Answer": "rag.types", "Citation": "rag.types", "Passage": "rag.types", "Document": "rag.types",
+    "Chunk": "rag.types", "RelatedPassage": "rag.types", "Mode": "rag.types",
+    "RagError": "rag.errors", "ConfigError": "rag.errors", "InputError": "rag.errors",
+    "IndexMissing": "rag.errors", "IndexMismatch": "rag.errors", "IndexBusy": "rag.errors",
+    "IndexCorrupt": "rag.errors", "NothingIndexed": "rag.errors", "NotFound": "rag.errors",
+    "ModelUnavailable": "rag.errors", "VectorStoreUnavailable": "rag.errors",
+    # building and opening an index
+    "build_index": "rag.index.build", "build_from_documents": "rag.index.build",
+    "BuildReport": "rag.index.build", "Progress": "rag.index.build", "chunk_corpus": "rag.index.build",
+    "embedding_text": "rag.index.build", "load_corpus": "rag.index.build",
+    "Index": "rag.index.reader", "open_index": "rag.index.reader",
+    "current_build": "rag.index.layout", "read_manifest": "rag.index.manifest",
+    "index_fingerprint": "rag.index.manifest",
+    # asking
+    "ask": "rag.query.answering", "search": "rag.query.retrieval", "rank_documents": "rag.query.retrieval",
+    # encoders and stores (benchmarks measure them directly)
+    "Encoder": "rag.embed", "FakeEncoder": "rag.embed", "load_encoder": "rag.embed",
+    "create_store": "rag.stores", "open_store": "rag.stores", "choose_faiss_kind": "rag.stores.faiss_store",
+    "cores": "rag.hardware", "cpu_flags": "rag.hardware",
+    # evaluation
+    "load_gold": "rag.eval.gold", "run_gold": "rag.eval.gold", "check_floors": "rag.eval.gold",
+    "write_report": "rag.eval.gold", "load_beir": "rag.eval.beir", "run_beir": "rag.eval.beir",
+    "beir_document": "rag.eval.beir", "rank_to_depth": "rag.eval.beir", "BEIR_MODES": "rag.eval.beir",
+    "default_index_dir": "rag.eval.beir", "format_beir_table": "rag.eval.beir",
+    "reference_metrics": "rag.eval.beir", "evaluate_run": "rag.eval.metrics",
+}
+_RENAMED = {"choose_faiss_kind": "choose_kind", "BEIR_MODES": "MODES", "evaluate_run": "evaluate"}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rag' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), _RENAMED.get(name, name))
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # for type checkers and editors; at run time names load lazily above
+    from rag.config import ApiSettings, EmbeddingSettings, Settings, VectorSettings, load_settings
+    from rag.embed import Encoder, FakeEncoder, load_encoder
+    from rag.errors import (
+        ConfigError,
+        IndexBusy,
+        IndexCorrupt,
+        IndexMismatch,
+        IndexMissing,
+        InputError,
+        ModelUnavailable,
+        NotFound,
+        NothingIndexed,
+        RagError,
+        VectorStoreUnavailable,
+    )
+    from rag.eval.beir import MODES as BEIR_MODES
+    from rag.eval.beir import (
+        beir_document,
+        default_index_dir,
+        format_beir_table,
+        load_beir,
+        rank_to_depth,
+        reference_metrics,
+        run_beir,
+    )
+    from rag.eval.gold import check_floors, load_gold, run_gold, write_report
+    from rag.eval.metrics import evaluate as evaluate_run
+    from rag.hardware import cores, cpu_flags
+    from rag.index.build import (
+        BuildReport,
+        Progress,
+        build_from_documents,
+        build_index,
+        chunk_corpus,
+        embedding_text,
+        load_corpus,
+    )
+    from rag.index.layout import current_build
+    from rag.index.manifest import index_fingerprint, read_manifest
+    from rag.index.reader import Index, open_index
+    from rag.query.answering import ask
+    from rag.query.retrieval import rank_documents, search
+    from rag.stores import create_store, open_store
+    from rag.stores.faiss_store import choose_kind as choose_faiss_kind
+    from rag.types import Answer, Chunk, Citation, Document, Mode, Passage, RelatedPassage

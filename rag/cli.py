@@ -25,6 +25,8 @@ err = Console(stderr=True, soft_wrap=True)
 
 IndexDir = Annotated[Path | None, typer.Option("--index-dir", help="index folder [default: index/]")]
 ModeOpt = Annotated[str | None, typer.Option("--mode", help="hybrid | dense | keyword")]
+# The HTTP layer sits above rag and imports it, never the reverse, so it is named, not imported.
+APP_FACTORY = "api.app:create_app"
 JsonFlag = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
 
 
@@ -51,7 +53,7 @@ def settings_for(index_dir: Path | None = None, **overrides: Any) -> Settings:
 
 
 class BarProgress:
-    """Adapts rag.indexing.Progress to a rich progress bar on stderr."""
+    """Adapts rag.Progress to a rich progress bar on stderr."""
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
@@ -82,7 +84,7 @@ def index(
 
     Example: rag index seeds/ --index-dir index/
     """
-    from rag.indexing import build_index
+    from rag import build_index
 
     settings = settings_for(index_dir, **{"embedding.model": model})
     with progress_bar() as bar:
@@ -100,7 +102,8 @@ def index(
 @friendly
 def search(
     question: Annotated[str, typer.Argument(help="what to look for")],
-    k: Annotated[int, typer.Option("-k", help="number of passages", min=1, max=50)] = 5,
+    k: Annotated[int | None, typer.Option("-k", help="number of passages [default: RAG_RETRIEVAL__K, 5]",
+                                          min=1, max=50)] = None,
     mode: ModeOpt = None,
     index_dir: IndexDir = None,
     as_json: JsonFlag = False,
@@ -109,13 +112,14 @@ def search(
 
     Example: rag search "Which generals are negotiating the peace?" -k 3
     """
-    from rag.indexing import open_index
-    from rag.retrieval import search as run_search
+    from rag import open_index
+    from rag import search as run_search
 
-    settings = settings_for(index_dir, **{"retrieval.mode": mode})
-    passages = run_search(open_index(settings), question, k)
+    settings = settings_for(index_dir, **{"retrieval.mode": mode, "retrieval.k": k})
+    with open_index(settings) as index_:
+        passages = run_search(index_, question)
     if as_json:
-        print(json.dumps([passage_json(p) for p in passages], indent=2, ensure_ascii=False))
+        print(json.dumps([p.hit() for p in passages], indent=2, ensure_ascii=False))
         return
     for p in passages:
         also = f"  (also in {', '.join(p.also_in)})" if p.also_in else ""
@@ -125,17 +129,12 @@ def search(
         out.print("   " + " ".join(p.chunk.text.split())[:300], highlight=False, markup=False)
 
 
-def passage_json(p: Any) -> dict:
-    return {"rank": p.rank, "doc_id": p.chunk.doc_id, "chunk_id": p.chunk.chunk_id, "title": p.title,
-            "source": p.source, "start": p.chunk.start, "end": p.chunk.end, "page": p.chunk.page,
-            "score": round(p.score, 6), "dense_score": p.dense_score, "keyword_score": p.keyword_score,
-            "also_in": p.also_in, "text": p.chunk.text}
-
-
 @app.command()
 @friendly
 def ask(
     question: Annotated[str, typer.Argument(help="a question in plain words")],
+    k: Annotated[int | None, typer.Option("-k", help="passages the answer is drawn from "
+                                          "[default: RAG_ANSWER__PASSAGES, 6]", min=1, max=50)] = None,
     mode: ModeOpt = None,
     index_dir: IndexDir = None,
     as_json: JsonFlag = False,
@@ -144,11 +143,12 @@ def ask(
 
     Example: rag ask "Who is negotiating the peace between Russia and Ukraine?"
     """
-    from rag.answering import ask as run_ask
-    from rag.indexing import open_index
+    from rag import ask as run_ask
+    from rag import open_index
 
-    settings = settings_for(index_dir, **{"retrieval.mode": mode})
-    answer = run_ask(open_index(settings), question)
+    settings = settings_for(index_dir, **{"retrieval.mode": mode, "answer.passages": k})
+    with open_index(settings) as index_:
+        answer = run_ask(index_, question)
     if as_json:
         print(answer.model_dump_json(indent=2))
         return
@@ -174,7 +174,7 @@ def info(index_dir: IndexDir = None, as_json: JsonFlag = False) -> None:
 
     Example: rag info --json
     """
-    from rag.indexing import current_build, read_manifest
+    from rag import current_build, read_manifest
 
     settings = settings_for(index_dir)
     folder = current_build(settings)
@@ -224,8 +224,7 @@ def evaluate(
     """
     if beir is not None:
         return evaluate_beir(beir, index_dir, json_path, limit)
-    from rag.evaluation import check_floors, load_gold, run_gold, write_report
-    from rag.indexing import open_index
+    from rag import check_floors, load_gold, open_index, run_gold, write_report
 
     questions = load_gold(gold)
     index_ = open_index(settings_for(index_dir))
@@ -260,7 +259,7 @@ def print_gold_report(report: dict) -> None:
 
 
 def evaluate_beir(folder: Path, index_dir: Path | None, json_path: Path | None, limit: int | None) -> None:
-    from rag.beir import default_index_dir, format_beir_table, run_beir
+    from rag import default_index_dir, format_beir_table, run_beir
 
     settings = settings_for(index_dir)
     if index_dir is None:  # one index (and embedding cache) per data set and index configuration
@@ -291,14 +290,14 @@ def serve(
     os.environ["RAG_INDEX_DIR"] = str(settings.index_dir)
     os.environ["RAG_API__HOST"] = settings.api.host
     os.environ["RAG_API__PORT"] = str(settings.api.port)
-    from rag.indexing import open_index
+    from rag import open_index
 
-    open_index(settings)  # fail here, with a readable line, if the index is missing or mismatched
+    open_index(settings).close()  # fail here, with a readable line, if the index is missing or mismatched
     url = f"http://{settings.api.host}:{settings.api.port}/"
     out.print(f"chat page: {url}\ntry: curl -s -X POST {url}ask -H 'Content-Type: application/json' "
               "-d '{\"question\": \"Which generals are negotiating the peace?\"}'", highlight=False,
               markup=False)
-    uvicorn.run("api.app:create_app", factory=True, host=settings.api.host, port=settings.api.port,
+    uvicorn.run(APP_FACTORY, factory=True, host=settings.api.host, port=settings.api.port,
                 workers=settings.api.workers, log_level="info", access_log=False,
                 timeout_graceful_shutdown=10)
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rag.errors import ConfigError
+from rag.types import Mode
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
@@ -111,12 +112,14 @@ class VectorSettings(Section):
 class RetrievalSettings(Section):
     """How passages are found for a question."""
 
-    mode: Literal["hybrid", "dense", "keyword"] = "hybrid"
+    mode: Mode = "hybrid"
     k: int = Field(5, ge=1, le=50, description="passages returned by search")
     candidates: int = Field(100, ge=1, le=2000, description="hits taken from each retriever")
     rrf_k: int = Field(60, ge=1, description="reciprocal rank fusion constant")
     dense_weight: float = Field(1.0, ge=0)
     keyword_weight: float = Field(1.0, ge=0)
+    bm25_k1: float = Field(1.2, gt=0, description="BM25 term-frequency saturation (index setting)")
+    bm25_b: float = Field(0.75, ge=0, le=1, description="BM25 length normalization (index setting)")
     dedup_containment: float = Field(
         0.6,
         gt=0,
@@ -138,6 +141,14 @@ class AnswerSettings(Section):
     follow_ratio: float = Field(
         0.85, gt=0, le=1, description="extra sentences must score this share of the best one"
     )
+    # The sentence scorer (rag/query/answering.py); abstain_below was calibrated with these values.
+    lexical_weight: float = Field(0.7, description="weight of the IDF share of question terms present")
+    rank_weight: float = Field(0.05, description="bonus of weight / passage rank")
+    focus_weight: float = Field(2.0, description="weight of cosine to the question minus to its names")
+    type_penalty: float = Field(0.3, description="taken off a sentence lacking the asked answer type")
+    unknown_name_penalty: float = Field(0.15, description="taken off per question name the corpus lacks")
+    min_words: int = Field(4, ge=1, description="shorter sentences are never answers")
+    same_sentence_cosine: float = Field(0.95, description="a runner-up this close to a chosen one repeats it")
 
 
 class ApiSettings(Section):

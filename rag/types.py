@@ -6,7 +6,12 @@ definition, and so a record read back from disk is validated rather than trusted
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from pydantic import BaseModel, ConfigDict, Field
+
+Mode = Literal["hybrid", "dense", "keyword"]
+"""Retrieval mode: dense and keyword fused (hybrid), or either alone."""
 
 
 class Record(BaseModel):
@@ -93,6 +98,14 @@ class Passage(Record):
     keyword_score: float | None = None
     rank: int = 0
     also_in: list[str] = Field(default_factory=list)
+
+    def hit(self) -> dict[str, Any]:
+        """The flat search-hit record shown by `rag search --json` and `POST /search`."""
+        return {"rank": self.rank, "doc_id": self.chunk.doc_id, "chunk_id": self.chunk.chunk_id,
+                "title": self.title, "source": self.source, "start": self.chunk.start,
+                "end": self.chunk.end, "page": self.chunk.page, "score": round(self.score, 6),
+                "dense_score": self.dense_score, "keyword_score": self.keyword_score,
+                "also_in": self.also_in, "text": self.chunk.text}
 
 
 class Citation(Record):

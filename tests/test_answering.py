@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 from corpus_tools import ROOT, SEEDS
 
-from rag.answering import REFUSAL, ask, verified
 from rag.config import load_settings
 from rag.errors import InputError
-from rag.evaluation import load_gold, run_gold
-from rag.indexing import build_index, open_index
-from rag.retrieval import search
+from rag.eval.gold import load_gold, run_gold
+from rag.index.build import build_index
+from rag.index.reader import open_index
+from rag.query.answering import REFUSAL, ask, verified
+from rag.query.retrieval import search
 
 GOLD = ROOT / "eval" / "seeds.jsonl"
 SHORT, FULL = "000_fa0abe1aae40eff2", "001_ba8a69dfa45ae580"

@@ -21,10 +21,11 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.chat import is_follow_up, names, rewrite_question, salient_terms
 from api.schemas import ChatMessage
-from rag.answering import ask
 from rag.config import load_settings
-from rag.indexing import build_index, current_build
-from rag.retrieval import search
+from rag.index.build import build_index
+from rag.index.layout import current_build
+from rag.query.answering import ask
+from rag.query.retrieval import search
 
 QUESTION = "Which generals are negotiating the peace?"
 UNANSWERABLE = "Who won the 2024 US presidential election?"

@@ -10,7 +10,8 @@ from pathlib import Path
 from corpus_tools import ROOT, make_pdf
 
 from rag.config import load_settings
-from rag.indexing import build_index, load_corpus, open_index
+from rag.index.build import build_index, load_corpus
+from rag.index.reader import open_index
 
 GOOD_TEXT = "The lighthouse keeper counted {n} ships passing the northern cape in a single night.\n"
 

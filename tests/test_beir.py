@@ -9,8 +9,8 @@ from pathlib import Path
 
 from corpus_tools import ROOT
 
-from rag.beir import load_beir, run_beir
 from rag.config import load_settings
+from rag.eval.beir import load_beir, run_beir
 
 DOCS = {
     "d1": ("Lighthouses", "Lighthouse keepers trimmed the lamp wicks every night on the northern cape."),

@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag import embedding, hardware
+from rag import hardware
 from rag.config import EmbeddingSettings, load_settings
-from rag.embedding import Embedder, resolve_precision
+from rag.embed import torch_encoder as embedding
+from rag.embed.onnx_encoder import OnnxQueryEncoder, cache_dir, exportable
+from rag.embed.torch_encoder import Embedder, resolve_precision
 from rag.errors import IndexMismatch
-from rag.indexing import check_manifest, index_fingerprint
-from rag.onnx_encoder import OnnxQueryEncoder, cache_dir, exportable
+from rag.index.manifest import check_manifest, index_fingerprint
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = [json.loads(line)["question"] for line in (ROOT / "eval" / "seeds.jsonl").read_text().splitlines()
@@ -124,7 +125,7 @@ def test_auto_precision_opens_either_but_explicit_precision_is_enforced(tmp_path
 
 
 def test_build_reports_stage_timings(tmp_path):
-    from rag.indexing import build_index
+    from rag.index.build import build_index
 
     settings = load_settings(index_dir=tmp_path / "index")
     first = build_index(settings, [ROOT / "seeds"])

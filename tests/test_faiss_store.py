@@ -8,7 +8,7 @@ import faiss
 import numpy as np
 
 from rag.config import VectorSettings
-from rag.faiss_store import FaissStore, _one_thread
+from rag.stores.faiss_store import FaissStore, _one_thread
 
 
 def clustered(rows_per_topic: int, topics: int, seed: int = 0) -> np.ndarray:
@@ -67,7 +67,7 @@ def test_one_thread_is_local_to_the_calling_thread_and_restored():
 
 
 def test_openblas_core_follows_the_instruction_sets(monkeypatch):
-    from rag import faiss_store
+    from rag.stores import faiss_store
 
     monkeypatch.setattr(faiss_store.platform, "machine", lambda: "x86_64")
     avx512 = {"avx2", "avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"}

@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 from corpus_tools import ROOT, SEEDS, copy_seeds, make_bad_files
 
-from rag.answering import ask
 from rag.config import load_settings
-from rag.embedding import Embedder, resolve_precision
+from rag.embed.torch_encoder import Embedder, resolve_precision
 from rag.errors import IndexMismatch, IndexMissing, NothingIndexed
-from rag.indexing import build_index, embedding_text, open_index
+from rag.index.build import build_index, embedding_text
+from rag.index.reader import open_index
+from rag.query.answering import ask
 
 QUESTION = "Which generals are negotiating the peace?"
 
@@ -226,7 +227,7 @@ def test_cli_index_search_ask_info_json(tmp_path: Path):
 
 def test_a_second_concurrent_build_is_refused_not_interleaved(tmp_path: Path):
     from rag.errors import IndexBusy
-    from rag.indexing import build_lock
+    from rag.index.layout import build_lock
 
     settings = load_settings(index_dir=tmp_path / "index")
     with build_lock(tmp_path / "index"), pytest.raises(IndexBusy) as exc:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import bm25s
 
-from rag.keyword import _STEMMER, tokenize
+from rag.stores.bm25 import _STEMMER, tokenize
 
 ROOT = Path(__file__).resolve().parent.parent
 

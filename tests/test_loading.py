@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from corpus_tools import SEEDS, make_bad_files, make_pdf
 
-from rag.cleaning import Cleaner
 from rag.config import load_settings
-from rag.indexing import load_corpus
-from rag.loaders import extract_metadata, load_file, normalize_date
+from rag.index.build import load_corpus
+from rag.ingest.cleaning import Cleaner
+from rag.ingest.loaders import extract_metadata, load_file, normalize_date
 
 EXPECTED_METADATA = {
     "000_fa0abe1aae40eff2": {"title": "General to General: A Potential Ukraine-Russia Peace Is Being "

@@ -1,4 +1,4 @@
-"""rag.metrics against reference implementations (pytrec_eval, ranx) and hand-computed figures."""
+"""rag.eval.metrics against reference implementations (pytrec_eval, ranx) and hand-computed figures."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from rag.metrics import evaluate, mrr, ndcg, parse_metric, per_query, ranking, recall
+from rag.eval.metrics import evaluate, mrr, ndcg, parse_metric, per_query, ranking, recall
 
 # A fixed run with score ties, graded judgments (0-3, one negative), a judged query the run never
 # answered, a judged query with an empty run, a query with only non-relevant judgments and a run

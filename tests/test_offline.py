@@ -8,9 +8,10 @@ import socket
 import pytest
 from corpus_tools import SEEDS
 
-from rag.answering import ask
 from rag.config import load_settings
-from rag.indexing import build_index, open_index
+from rag.index.build import build_index
+from rag.index.reader import open_index
+from rag.query.answering import ask
 
 
 class NetworkBlocked(AssertionError):
@@ -63,9 +64,9 @@ def test_the_guard_really_blocks(no_network):
 
 
 def test_index_and_answer_without_network(tmp_path, no_network, monkeypatch):
-    import rag.embedding
+    import rag.embed.torch_encoder
 
-    monkeypatch.setattr(rag.embedding, "_MODELS", {})  # load the model itself under the guard too
+    monkeypatch.setattr(rag.embed.torch_encoder, "_MODELS", {})  # load the model itself under the guard too
     settings = load_settings(index_dir=tmp_path / "index")
     build_index(settings, [SEEDS])
     answer = ask(open_index(settings), "Which generals are negotiating the peace?")

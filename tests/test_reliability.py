@@ -35,7 +35,7 @@ from conftest import ROOT, SEEDS, Server, free_port
 import api.deps
 from api import routes as api_routes
 from rag.config import ApiSettings, load_settings
-from rag.indexing import KEEP_BUILDS, current_build
+from rag.index.layout import KEEP_BUILDS, current_build
 
 FULL = os.environ.get("RAG_FULL_TESTS") == "1"
 KEY = "reliability-key-0123456789"

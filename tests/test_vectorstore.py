@@ -26,11 +26,14 @@ from corpus_tools import ROOT, SEEDS, copy_seeds
 
 from rag.config import VectorSettings
 from rag.errors import ConfigError, IndexBusy, IndexMismatch, RagError, VectorStoreUnavailable
-from rag.evaluation import load_gold, run_gold
-from rag.indexing import build_index, current_build, open_index
-from rag.milvus_store import collection_name, in_filter
-from rag.retrieval import chunk_scores
-from rag.vectorstore import build_store, create_store, drop_store, open_store, read_description
+from rag.eval.gold import load_gold, run_gold
+from rag.index.build import build_index
+from rag.index.layout import current_build
+from rag.index.reader import open_index
+from rag.query.retrieval import chunk_scores
+from rag.stores.base import read_description
+from rag.stores.milvus_store import collection_name, in_filter
+from rag.stores.registry import build_store, create_store, drop_store, open_store
 
 ROWS, DIM, DOCS = 2_000, 64, 50
 GOLD = ROOT / "eval" / "seeds.jsonl"
@@ -355,7 +358,7 @@ HOLD = """
 import sys, time
 from pathlib import Path
 from rag.config import VectorSettings
-from rag.vectorstore import open_store
+from rag.stores.registry import open_store
 store = open_store(VectorSettings(backend="milvus"), Path(sys.argv[1]))
 print("open", store.size, flush=True)
 time.sleep(120)
@@ -427,7 +430,7 @@ def test_unreachable_server_and_bad_configuration_are_project_errors(tmp_path):
     with pytest.raises(VectorStoreUnavailable) as exc:
         create_store(VectorSettings(backend="milvus", milvus_uri=down), new_build(tmp_path), DIM, ROWS)
     assert down in exc.value.message and "RAG_VECTORS__MILVUS_URI" in exc.value.message
-    assert exc.value.http_status == 503
+    assert exc.value.code == "vector_store_unavailable"  # api/errors.py answers it with 503
     with pytest.raises(ConfigError) as exc:
         create_store(VectorSettings(backend="milvus", milvus_uri="ftp://host/x"), tmp_path, DIM, ROWS)
     assert "RAG_VECTORS__MILVUS_URI" in exc.value.message

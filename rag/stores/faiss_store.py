@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import platform
 from collections.abc import Collection, Iterator, Sequence
@@ -46,6 +45,7 @@ import numpy as np
 
 from rag.config import VectorSettings
 from rag.errors import IndexCorrupt
+from rag.stores.base import ivf_lists
 
 # Batches of >= 20 queries use BLAS matrix products instead of one-by-one scans (5-10x faster);
 # single queries keep the scan. faiss 1.15 compares queries x dimension with the threshold (its
@@ -91,18 +91,6 @@ def choose_kind(settings: VectorSettings, rows: int) -> str:
     return "flat" if rows <= settings.flat_max_rows else "ivf"
 
 
-def ivf_lists(settings: VectorSettings, rows: int) -> int:
-    """IVF cell count: configured, else about 3 * sqrt(rows), with >= 39 training points per cell.
-
-    At 1M rows (bench/scale.py, nprobe 64): 2,000 cells built in 19 s, searched in 3.8 ms (p50)
-    at recall@10 0.987; 3,000 cells in 32 s, 2.8 ms, 0.991; 4,000 cells in 110 s (k-means on
-    256k points), 2.1 ms, 0.991. The middle one keeps a re-index at 1M rows short. With 3,000
-    cells nprobe 48 measured 2.7 ms at recall@10 0.988, nprobe 64 3.6 ms at 0.991 (same run).
-    """
-    wanted = settings.ivf_lists or int(3 * math.sqrt(max(rows, 1)))
-    return max(1, min(wanted, rows // 39 or 1))
-
-
 def new_index(settings: VectorSettings, kind: str, dimension: int, rows: int) -> faiss.Index:
     """An empty FAISS index of `kind` taking external ids."""
     _use_blas_from_batches(dimension)
@@ -146,6 +134,14 @@ class FaissStore:
             raise IndexCorrupt(f"cannot read {path}: {exc}; rebuild with 'rag index'") from None
         _use_blas_from_batches(int(index.d))
         return cls(settings, folder, index, str(described.get("kind", "flat")), None)
+
+    @classmethod
+    def check(cls, settings: VectorSettings) -> None:
+        """FAISS is a library in this process: nothing to reach."""
+
+    @classmethod
+    def drop(cls, settings: VectorSettings, folder: Path, described: dict[str, Any]) -> None:
+        """The FAISS file lives in the build folder and goes with it."""
 
     # ------------------------------------------------------------------ writing
 

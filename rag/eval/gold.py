@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from rag.answering import ask
 from rag.errors import InputError
-from rag.indexing import Index
+from rag.index.reader import Index
+from rag.query.answering import ask
 from rag.types import Answer
 
 

@@ -8,33 +8,30 @@ answer, each followed by `[n]`. When the best sentence is weak evidence (see `ev
 weighs how much of the match is more than the question's names, and names the corpus never
 mentions) the answer is a refusal with no citations.
 
-Every citation is checked before it is returned: it must lie inside a retrieved passage and its
-quote must equal the document text at its offsets. A citation failing that is dropped.
+Every citation is checked before it is returned (`rag.query.citations`): it must lie inside a
+retrieved passage and its quote must equal the document text at its offsets. A citation failing
+that is dropped. The scorer's weights are settings (`settings.answer`), since the refusal
+threshold was calibrated with them.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import time
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
 
-from rag.dedup import normalize
-from rag.indexing import Index
-from rag.keyword import tokenize
-from rag.retrieval import Mode, search, validate_query
-from rag.types import Answer, Citation, Passage, RelatedPassage
+from rag.index.reader import Index
+from rag.query.citations import cite, display_text, verified
+from rag.query.retrieval import search, validate_query
+from rag.stores import tokenize
+from rag.types import Answer, Mode, Passage, RelatedPassage
 
 REFUSAL = "The documents do not say. I found nothing in them that answers this question."
-LEXICAL_WEIGHT = 0.7
-RANK_WEIGHT = 0.05
-FOCUS_WEIGHT = 2.0
-TYPE_PENALTY = 0.3
-UNKNOWN_NAME_PENALTY = 0.15
-MIN_WORDS = 4
 QUESTION_FRAME = {"say", "said", "doe", "whi", "accord", "mention", "describ", "report", "tell", "told"}
-SAME_SENTENCE_COSINE = 0.95
 NUMBER_WORDS = (r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
                 r"forty|fifty|hundred|thousand|million|billion|dozens?|several)\b")
 TEMPORAL = (r"\b(january|february|march|april|may|june|july|august|september|october|november|"
@@ -81,8 +78,9 @@ def ask(index: Index, question: str, k: int | None = None, mode: Mode | None = N
                         related=related_passages(index, candidates))
     else:
         chosen = choose(candidates, index.settings.answer.max_sentences,
-                        index.settings.answer.follow_ratio)
-        citations = verified(index, cite(index, chosen), passages)
+                        index.settings.answer.follow_ratio, index.settings.answer.same_sentence_cosine)
+        citations = verified(index, cite(index, [(c.passage, c.start, c.end, c.score) for c in chosen]),
+                             passages)
         text = " ".join(f"{display_text(c.quote)} [{c.n}]" for c in citations)
         answer = Answer(question=question, answer=text or REFUSAL, abstained=not citations,
                         citations=citations)
@@ -95,6 +93,7 @@ def ask(index: Index, question: str, k: int | None = None, mode: Mode | None = N
 def score_sentences(index: Index, question: str, vector: np.ndarray,
                     passages: list[Passage]) -> list[Candidate]:
     """Every sentence of `passages`, scored and sorted best first."""
+    scoring = index.settings.answer
     weights = index.keyword.idf(sorted(set(tokenize([question])[0]) - QUESTION_FRAME))
     total = sum(weights.values())
     expected = answer_type(question)
@@ -104,18 +103,18 @@ def score_sentences(index: Index, question: str, vector: np.ndarray,
         text = index.documents[chunk.doc_id].text
         for span in chunk.sentences:
             sentence = text[span.start:span.end]
-            if len(sentence.split()) < MIN_WORDS:
+            if len(sentence.split()) < scoring.min_words:
                 continue
             row = index.sentence_row.get((chunk.doc_id, span.start, span.end))
             if row is None:
                 continue
             sentence_vector = index.sentence_vectors[row]
             cosine = float(sentence_vector @ vector)
-            present = index.sentence_terms(chunk.doc_id, span.start, span.end)
+            present = sentence_terms(index, chunk.doc_id, span.start, span.end)
             lexical = sum(w for t, w in weights.items() if t in present) / total if total else 0.0
-            score = cosine + LEXICAL_WEIGHT * lexical + RANK_WEIGHT / passage.rank
+            score = cosine + scoring.lexical_weight * lexical + scoring.rank_weight / passage.rank
             if not satisfies(expected, question, sentence):
-                score -= TYPE_PENALTY
+                score -= scoring.type_penalty
             out.append(Candidate(passage, span.start, span.end, score, cosine, sentence_vector))
     out.sort(key=lambda c: -c.score)
     return out
@@ -169,7 +168,9 @@ def evidence(index: Index, question: str, candidates: list[Candidate],
         return 0.0
     best = candidates[0]
     unknown = min(len(unknown_names(index, question)), 2)
-    return best.score + FOCUS_WEIGHT * focus(best, names_vector) - UNKNOWN_NAME_PENALTY * unknown
+    scoring = index.settings.answer
+    return (best.score + scoring.focus_weight * focus(best, names_vector)
+            - scoring.unknown_name_penalty * unknown)
 
 
 def question_names(question: str) -> str:
@@ -186,48 +187,17 @@ def focus(candidate: Candidate, names_vector: np.ndarray | None) -> float:
     return candidate.cosine - float(candidate.vector @ names_vector)
 
 
-def choose(candidates: list[Candidate], limit: int, ratio: float) -> list[Candidate]:
+def choose(candidates: list[Candidate], limit: int, ratio: float,
+           same_cosine: float = 0.95) -> list[Candidate]:
     """The best sentence plus close runners-up, skipping repeats of an already chosen sentence."""
     chosen: list[Candidate] = []
     for cand in candidates:
         if len(chosen) == limit or (chosen and cand.score < ratio * chosen[0].score):
             break
-        if any(float(cand.vector @ c.vector) >= SAME_SENTENCE_COSINE for c in chosen):
+        if any(float(cand.vector @ c.vector) >= same_cosine for c in chosen):
             continue
         chosen.append(cand)
     return chosen
-
-
-def cite(index: Index, chosen: list[Candidate]) -> list[Citation]:
-    """Numbered citations in order of use, with other documents carrying the same sentence."""
-    citations = []
-    for n, cand in enumerate(chosen, start=1):
-        doc = index.documents[cand.passage.chunk.doc_id]
-        quote = doc.text[cand.start:cand.end]
-        citations.append(Citation(
-            n=n, doc_id=doc.doc_id, title=doc.display_title, source=doc.source,
-            start=cand.start, end=cand.end, quote=quote, page=doc.page_at(cand.start),
-            score=round(cand.score, 4), also_in=copies_of(index, quote, cand.passage.also_in),
-        ))
-    return citations
-
-
-def copies_of(index: Index, quote: str, candidates: list[str]) -> list[str]:
-    """Those of `candidates` whose text contains `quote` (compared as normalized words)."""
-    needle = " ".join(normalize(quote))
-    return [d for d in candidates if needle and needle in index.normalized_text(d)]
-
-
-def verified(index: Index, citations: list[Citation], passages: list[Passage]) -> list[Citation]:
-    """Only citations inside a retrieved passage whose quote is exactly the text at its offsets."""
-    kept = []
-    for citation in citations:
-        doc = index.documents.get(citation.doc_id)
-        inside = any(p.chunk.doc_id == citation.doc_id and p.chunk.start <= citation.start
-                     and citation.end <= p.chunk.end for p in passages)
-        if doc and inside and doc.text[citation.start:citation.end] == citation.quote:
-            kept.append(citation.model_copy(update={"n": len(kept) + 1}))
-    return kept
 
 
 def related_passages(index: Index, candidates: list[Candidate], limit: int = 3) -> list[RelatedPassage]:
@@ -247,11 +217,20 @@ def related_passages(index: Index, candidates: list[Candidate], limit: int = 3) 
     return related
 
 
-def display_text(quote: str) -> str:
-    """A quote as one readable line: markup and list bullets removed, whitespace collapsed."""
-    text = re.sub(r"\*\*|</?u>", "", quote)
-    text = re.sub(r"(^|\s)[•·]\s+", r"\1", text)
-    return " ".join(text.split())
+_TERMS: weakref.WeakKeyDictionary[Index, dict[tuple[str, int, int], frozenset[str]]] = \
+    weakref.WeakKeyDictionary()
+_TERMS_LOCK = threading.Lock()
+
+
+def sentence_terms(index: Index, doc_id: str, start: int, end: int) -> frozenset[str]:
+    """The keyword terms (stemmed, as BM25 sees them) of a document span, computed once per index."""
+    with _TERMS_LOCK:
+        cache = _TERMS.setdefault(index, {})
+    key = (doc_id, start, end)
+    terms = cache.get(key)
+    if terms is None:
+        terms = cache[key] = frozenset(tokenize([index.documents[doc_id].text[start:end]])[0])
+    return terms
 
 
 def _ms(since: float) -> float:

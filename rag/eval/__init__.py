@@ -1,0 +1,1 @@
+"""Evaluation: gold question sets through the real ask path, BEIR retrieval runs, metrics."""

@@ -1,0 +1,216 @@
+"""Corpus -> build folder: load, clean, chunk, embed, store; switched in when complete.
+
+Everything only the index needs happens here, once: sentence splitting (inside chunking), sentence
+vectors, near-duplicate groups and the BM25 index, so the question path only reads. The encoder is
+injected (`encoder=`) or loaded from the settings.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from rag.config import Settings
+from rag.embed import EmbeddingCache, Encoder, embed_with_cache, load_encoder
+from rag.errors import NothingIndexed
+from rag.index.layout import build_lock, prune_builds, remove_stale_temps, switch_current, write_build
+from rag.index.manifest import FORMAT_VERSION, index_fingerprint
+from rag.ingest.chunking import ChunkPlan, chunk_document
+from rag.ingest.cleaning import Cleaner
+from rag.ingest.dedup import find_groups
+from rag.ingest.loaders import Skipped, iter_files, load_file
+from rag.stores import KeywordIndex, check_backend
+from rag.types import Chunk, Document
+
+TITLE_PREFIX_TOKENS = 32
+
+
+class Progress(Protocol):
+    """Receives build progress: a stage starts with a known total, then advances."""
+
+    def stage(self, name: str, total: int) -> None: ...
+
+    def advance(self, n: int) -> None: ...
+
+
+class Silent:
+    """A Progress that shows nothing."""
+
+    def stage(self, name: str, total: int) -> None:
+        pass
+
+    def advance(self, n: int) -> None:
+        pass
+
+
+@dataclass
+class BuildReport:
+    """What a build did; printed by `rag index`."""
+
+    path: Path
+    documents: int
+    chunks: int
+    sentences: int
+    embedded: int
+    reused: int
+    skipped: list[Skipped] = field(default_factory=list)
+    seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def load_corpus(settings: Settings, paths: list[Path] | None = None,
+                progress: Progress | None = None) -> tuple[list[Document], list[Skipped]]:
+    """Every loadable document under `paths` (default: the configured corpus) and every skip."""
+    progress = progress or Silent()
+    roots = paths or list(settings.corpus.paths)
+    entries = list(iter_files(roots, settings.corpus.extensions))
+    progress.stage("loading", len(entries))
+    documents: dict[str, Document] = {}
+    skipped: list[Skipped] = []
+    max_bytes = int(settings.corpus.max_file_mb * 2**20)
+    for entry in entries:
+        progress.advance(1)
+        if isinstance(entry, Skipped):
+            skipped.append(entry)
+            continue
+        loaded = load_file(*entry, max_bytes=max_bytes)
+        if isinstance(loaded, Skipped):
+            skipped.append(loaded)
+        elif loaded.doc_id in documents:
+            skipped.append(Skipped(str(entry[1]), f"same doc_id '{loaded.doc_id}' as "
+                                   f"{documents[loaded.doc_id].source}; rename one of them"))
+        else:
+            documents[loaded.doc_id] = loaded
+    return list(documents.values()), skipped
+
+
+def build_index(settings: Settings, paths: list[Path] | None = None,
+                progress: Progress | None = None, encoder: Encoder | None = None) -> BuildReport:
+    """Load, clean, chunk, embed and store the corpus; switch `current` to it when complete."""
+    started = time.perf_counter()
+    documents, skipped = load_corpus(settings, paths, progress)
+    if not documents:
+        reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped[:5]) or "no files found"
+        raise NothingIndexed(f"nothing could be indexed ({reasons})")
+    report = build_from_documents(settings, documents, progress, encoder=encoder)
+    report.skipped = skipped
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def build_from_documents(settings: Settings, documents: list[Document],
+                         progress: Progress | None = None, sentences: bool = True,
+                         encoder: Encoder | None = None) -> BuildReport:
+    """Index already-loaded documents (the BEIR harness enters here)."""
+    progress = progress or Silent()
+    started = time.perf_counter()
+    check_backend(settings.vectors)
+    embedder = encoder or load_encoder(settings.embedding)
+    stages = {"model_load": time.perf_counter() - started}
+    mark = time.perf_counter()
+    chunks = chunk_corpus(settings, documents, embedder)
+    stages["chunking"] = time.perf_counter() - mark
+    if not chunks:
+        raise NothingIndexed("the documents hold no indexable text after cleaning")
+    root = Path(settings.index_dir)
+    with build_lock(root):
+        report = _build_locked(settings, documents, progress, sentences, embedder, chunks, started, stages)
+    report.stage_seconds = {k: round(v, 3) for k, v in stages.items()}
+    return report
+
+
+def _build_locked(settings: Settings, documents: list[Document], progress: Progress,
+                  sentences: bool, embedder: Encoder, chunks: list[Chunk], started: float,
+                  stages: dict[str, float]) -> BuildReport:
+    by_id = {d.doc_id: d for d in documents}
+    root = Path(settings.index_dir)
+    builds = root / "builds"
+    builds.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(settings, builds)
+    cache = EmbeddingCache(root / "cache" / "embeddings.sqlite") if settings.embedding.cache else None
+    mark = time.perf_counter()
+    try:
+        progress.stage("embedding chunks", len(chunks))
+        texts = [embedding_text(c, by_id[c.doc_id], settings) for c in chunks]
+        vectors, embedded = embed_with_cache(embedder, texts, cache, progress.advance)
+        sentence_rows: list[tuple[str, int, int]] = []
+        sentence_vectors = np.zeros((0, embedder.dimension), np.float32)
+        if sentences:
+            sentence_rows = distinct_sentences(chunks)
+            progress.stage("embedding sentences", len(sentence_rows))
+            sentence_texts = [by_id[d].text[s:e] for d, s, e in sentence_rows]
+            sentence_vectors, more = embed_with_cache(embedder, sentence_texts, cache, progress.advance)
+            embedded += more
+    finally:
+        if cache:
+            cache.close()
+    stages["embedding"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    progress.stage("keyword index and near-duplicates", 1)
+    lengths = {d.doc_id: len(d.text) for d in documents}
+    for chunk, group in zip(chunks, find_groups(chunks, lengths, settings.retrieval.dedup_containment),
+                            strict=True):
+        chunk.group = group
+    keyword = KeywordIndex.build(texts, settings.retrieval.bm25_k1, settings.retrieval.bm25_b)  # BM25 sees the same title-prefixed text as the model
+    progress.advance(1)
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "settings": index_fingerprint(settings, embedder),
+        "model": {"name": embedder.name, "dimension": embedder.dimension,
+                  "max_seq_length": embedder.max_seq_length, "precision": embedder.precision},
+        "counts": {"documents": len(documents), "chunks": len(chunks),
+                   "sentences": len(sentence_rows),
+                   "duplicate_groups": len({c.group for c in chunks if c.group >= 0})},
+        "documents": {d.doc_id: {"source": d.source, "sha256": d.content_hash,
+                                 "chunks": sum(1 for c in chunks if c.doc_id == d.doc_id)}
+                      for d in documents},
+        "build_seconds": round(time.perf_counter() - started, 3),
+    }
+    stages["keyword_and_dedup"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    target = write_build(settings, builds, manifest, documents, chunks, vectors, sentence_rows,
+                          sentence_vectors, keyword)
+    switch_current(root, target)
+    prune_builds(settings, builds, keep=target.name)
+    stages["writing"] = time.perf_counter() - mark
+    return BuildReport(path=target, documents=len(documents), chunks=len(chunks),
+                       sentences=len(sentence_rows), embedded=embedded,
+                       reused=len(chunks) + len(sentence_rows) - embedded,
+                       seconds=time.perf_counter() - started)
+
+
+def chunk_corpus(settings: Settings, documents: Iterable[Document], embedder: Encoder) -> list[Chunk]:
+    """Clean and chunk every document, keeping title-prefixed text inside the model window."""
+    cleaner = Cleaner(settings.cleaning.extra_patterns, settings.cleaning.enabled)
+    chunks: list[Chunk] = []
+    for doc in documents:
+        budget = min(settings.chunking.max_tokens, embedder.max_text_tokens)
+        if settings.chunking.title_prefix and doc.title:
+            budget -= min(embedder.count_tokens([doc.title])[0], TITLE_PREFIX_TOKENS) + 1
+        plan = ChunkPlan(max_tokens=max(budget, 16), overlap_tokens=settings.chunking.overlap_tokens)
+        chunks.extend(chunk_document(doc, cleaner.sections(doc.text), plan,
+                                     embedder.count_tokens, embedder.split_tokens))
+    return chunks
+
+
+def embedding_text(chunk: Chunk, doc: Document, settings: Settings) -> str:
+    """What the model sees for a chunk: the chunk, prefixed by its document's title if enabled."""
+    if settings.chunking.title_prefix and doc.title and not chunk.text.startswith(doc.title):
+        title = " ".join(doc.title.split()[:TITLE_PREFIX_TOKENS // 2])
+        return f"{title}: {chunk.text}"
+    return chunk.text
+
+
+def distinct_sentences(chunks: list[Chunk]) -> list[tuple[str, int, int]]:
+    """(doc_id, start, end) of every sentence, once, in chunk order."""
+    seen: dict[tuple[str, int, int], None] = {}
+    for chunk in chunks:
+        for s in chunk.sentences:
+            seen.setdefault((chunk.doc_id, s.start, s.end), None)
+    return list(seen)
