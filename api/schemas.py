@@ -100,8 +100,6 @@ class SearchHit(BaseModel):
     end: int
     page: int | None
     score: float
-    dense_score: float | None = None
-    keyword_score: float | None = None
     also_in: list[str]
     text: str
 

@@ -479,7 +479,6 @@ def main(argv: list[str] | None = None) -> int:
     args.data = args.data.resolve()
 
     if args.worker:
-        if args.worker == "ours":
         report = worker_txtai(args) if args.worker == "txtai" else worker_ours(args)
         args.worker_out.write_text(json.dumps(report))
         return 0

@@ -9,7 +9,7 @@ import bm25s
 
 from rag.stores.bm25 import _STEMMER, tokenize
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_tokenize_equals_bm25s_on_seeds_gold_questions_and_edge_cases():

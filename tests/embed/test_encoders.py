@@ -21,7 +21,7 @@ from rag.embed.torch_encoder import Embedder, resolve_precision
 from rag.errors import IndexMismatch
 from rag.index.manifest import check_manifest, index_fingerprint
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 QUESTIONS = [json.loads(line)["question"] for line in (ROOT / "eval" / "seeds.jsonl").read_text().splitlines()
              if line.strip()]
 

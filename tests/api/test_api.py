@@ -29,7 +29,7 @@ from rag.query.retrieval import search
 
 QUESTION = "Which generals are negotiating the peace?"
 UNANSWERABLE = "Who won the 2024 US presidential election?"
-GOLD = Path(__file__).resolve().parent.parent / "eval" / "seeds.jsonl"
+GOLD = Path(__file__).resolve().parents[2] / "eval" / "seeds.jsonl"
 
 ANSWER_KEYS = {"question", "answer", "abstained", "citations", "related", "timings_ms"}
 CITATION_KEYS = {"n", "doc_id", "title", "source", "start", "end", "quote", "page", "score", "also_in"}
@@ -502,7 +502,7 @@ def test_a_new_build_is_picked_up_and_a_broken_one_ignored(seeds_index, tmp_path
     with httpx.Client(base_url=server.url, timeout=60) as http:
         first = http.get("/health").json()["build_id"]
         time.sleep(1.1)  # build ids have one-second resolution
-        build_index(load_settings(index_dir=index_dir), [Path(__file__).resolve().parent.parent / "seeds"])
+        build_index(load_settings(index_dir=index_dir), [Path(__file__).resolve().parents[2] / "seeds"])
         new = current_build(load_settings(index_dir=index_dir)).name
         assert new != first
         deadline = time.monotonic() + 30
