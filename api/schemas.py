@@ -226,7 +226,7 @@ CHAT_EXAMPLES = {
 }
 SEARCH_RESPONSE_EXAMPLE = {
     "query": "Zaluzhny Economist interview", "mode": "keyword",
-    "passages": [{"rank": 1, "doc_id": "001_ba8a69dfa45ae580", "chunk_id": "001_ba8a69dfa45ae580:3",
+    "passages": [{"rank": 1, "doc_id": "001_ba8a69dfa45ae580", "chunk_id": "001_ba8a69dfa45ae580#3",
                   "title": "001_ba8a69dfa45ae580", "source": "001_ba8a69dfa45ae580.txt",
                   "start": 4210, "end": 5164, "page": None, "score": 7.31, "also_in": [],
                   "text": "In a Nov. 1 interview with the Economist, Valery Zaluzhny, …"}],

@@ -2,7 +2,7 @@
 
 A *run* maps query id -> {doc id: score}; *qrels* map query id -> {doc id: graded relevance}.
 Everything follows trec_eval (and so pytrec_eval and BEIR), checked against pytrec_eval in
-tests/test_metrics.py:
+tests/eval/test_metrics.py:
 
 - A query's documents are ranked by score descending, ties broken by doc id *descending*
   (trec_eval's order; the order a run dict was built in does not matter).

@@ -23,7 +23,7 @@ _ADDED_KEYS: dict[str, Any] = {"vectors.backend": "faiss", "retrieval.bm25_k1": 
 def index_fingerprint(settings: Settings, embedder: Encoder | None = None) -> dict[str, Any]:
     """The settings an index depends on; opening with different values is refused."""
     fingerprint: dict[str, Any] = {
-        "embedding.model": settings.embedding.model,
+        "embedding.model": embedder.name if embedder is not None else settings.embedding.model,
         "embedding.precision": settings.embedding.precision,
         "chunking.max_tokens": settings.chunking.max_tokens,
         "chunking.overlap_tokens": settings.chunking.overlap_tokens,

@@ -14,7 +14,7 @@ import numpy as np
 
 from rag.config import Settings
 from rag.embed import Encoder, load_encoder
-from rag.errors import IndexCorrupt
+from rag.errors import IndexCorrupt, IndexMismatch
 from rag.index.layout import current_build
 from rag.index.manifest import check_manifest, read_manifest
 from rag.ingest.dedup import canonical_members
@@ -54,6 +54,10 @@ class Index:
         lengths = {d: len(doc.text) for d, doc in self.documents.items()}
         self.canonical = canonical_members(self.chunks, [c.group for c in self.chunks], lengths)
         self._embedder = encoder
+        built = self.manifest.get("model", {}).get("dimension")
+        if encoder is not None and built is not None and built != encoder.dimension:
+            raise IndexMismatch(f"the index holds {built}-dimensional vectors but the encoder given makes "
+                                f"{encoder.dimension}; open it with the model it was built with")
 
     @property
     def embedder(self) -> Encoder:

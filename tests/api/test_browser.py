@@ -20,6 +20,7 @@ QUESTION = "Which generals are negotiating the peace?"
 UNANSWERABLE = "Who won the 2024 US presidential election?"
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed at /usr/bin/chromium "
                        "(apt-get install chromium); browser tests skipped"),

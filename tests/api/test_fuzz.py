@@ -35,6 +35,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, Server
 
+pytestmark = pytest.mark.slow  # real model, index, server or browser (not in make test-fast)
+
 FULL = os.environ.get("RAG_FULL_TESTS") == "1"
 SEED = int(os.environ.get("RAG_FUZZ_SEED", "20251122"))
 CHECKS = ["not_a_server_error", "status_code_conformance", "content_type_conformance",

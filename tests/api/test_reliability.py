@@ -37,6 +37,8 @@ from api import routes as api_routes
 from rag.config import ApiSettings, load_settings
 from rag.index.layout import KEEP_BUILDS, current_build
 
+pytestmark = pytest.mark.slow  # real model, index, server or browser (not in make test-fast)
+
 FULL = os.environ.get("RAG_FULL_TESTS") == "1"
 KEY = "reliability-key-0123456789"
 QUESTION = "Which generals are negotiating the peace?"

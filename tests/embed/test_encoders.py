@@ -21,6 +21,8 @@ from rag.embed.torch_encoder import Embedder, resolve_precision
 from rag.errors import IndexMismatch
 from rag.index.manifest import check_manifest, index_fingerprint
 
+pytestmark = pytest.mark.slow  # real model, index, server or browser (not in make test-fast)
+
 ROOT = Path(__file__).resolve().parents[2]
 QUESTIONS = [json.loads(line)["question"] for line in (ROOT / "eval" / "seeds.jsonl").read_text().splitlines()
              if line.strip()]

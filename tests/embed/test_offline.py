@@ -13,6 +13,8 @@ from rag.index.build import build_index
 from rag.index.reader import open_index
 from rag.query.answering import ask
 
+pytestmark = pytest.mark.slow  # real model, index, server or browser (not in make test-fast)
+
 
 class NetworkBlocked(AssertionError):
     pass

@@ -7,10 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from corpus_tools import ROOT
 
 from rag.config import load_settings
 from rag.eval.beir import load_beir, run_beir
+
+pytestmark = pytest.mark.slow  # real model, index, server or browser (not in make test-fast)
 
 DOCS = {
     "d1": ("Lighthouses", "Lighthouse keepers trimmed the lamp wicks every night on the northern cape."),

@@ -22,6 +22,8 @@ from rag.index.build import build_index, embedding_text
 from rag.index.reader import open_index
 from rag.query.answering import ask
 
+pytestmark = pytest.mark.slow  # real model, index, server or browser (not in make test-fast)
+
 QUESTION = "Which generals are negotiating the peace?"
 
 

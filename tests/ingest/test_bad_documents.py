@@ -7,11 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from corpus_tools import ROOT, make_pdf
 
 from rag.config import load_settings
 from rag.index.build import build_index, load_corpus
 from rag.index.reader import open_index
+
+pytestmark = pytest.mark.slow  # real model, index, server or browser (not in make test-fast)
 
 GOOD_TEXT = "The lighthouse keeper counted {n} ships passing the northern cape in a single night.\n"
 

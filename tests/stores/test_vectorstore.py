@@ -35,6 +35,8 @@ from rag.stores.base import read_description
 from rag.stores.milvus_store import collection_name, in_filter
 from rag.stores.registry import build_store, create_store, drop_store, open_store
 
+pytestmark = pytest.mark.slow  # real model, index, server or browser (not in make test-fast)
+
 ROWS, DIM, DOCS = 2_000, 64, 50
 GOLD = ROOT / "eval" / "seeds.jsonl"
 
