@@ -55,6 +55,9 @@ EXTRA_QUESTION = "When is the Harbour Lantern Festival of Quillhaven held?"
 
 
 def load_bench(name: str):
+    """A bench script as a module; its sibling `common` (which a script finds beside itself) first."""
+    if name != "common" and "common" not in sys.modules:
+        load_bench("common")
     spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # its dataclasses look their module up
