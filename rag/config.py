@@ -28,11 +28,14 @@ class CorpusSettings(Section):
 
     paths: list[Path] = Field([Path("seeds")], description="folders or files to index")
     extensions: list[str] = Field(
-        [".txt", ".md", ".html", ".htm", ".pdf", ".jsonl"],
+        [".txt", ".md", ".html", ".htm", ".pdf"],
         description="file types loaded; anything else is skipped with a warning",
     )
     max_file_mb: float = Field(
         50.0, gt=0, description="files larger than this are skipped (memory stays bounded)"
+    )
+    follow_symlinks: bool = Field(
+        False, description="read links whose target is outside the corpus folder (off: skipped)"
     )
 
 

@@ -4,6 +4,12 @@ A chunk is a run of whole sentences inside one clean section whose token count (
 tokenizer) stays within budget, so nothing is silently truncated at embedding time. A sentence
 longer than the budget is cut at word-piece boundaries. Chunk ids are `doc_id#n`, stable as long
 as the document is unchanged.
+
+Sentence splitting runs on untrusted text, so every step is linear: the patterns never start with
+a quantified class that could be retried from each position of a long run (a blank-line match
+starts at its newline; terminal punctuation is matched as maximal runs and the space after it is
+checked in code), and the look-back and look-ahead around line breaks are computed once per break
+in one pass instead of rescanning a shared run of whitespace.
 """
 
 from __future__ import annotations
@@ -21,8 +27,9 @@ ABBREVIATIONS = {
     "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
     "fig", "al", "approx", "e.g", "i.e", "u.s", "u.k", "u.n", "mt", "ft", "ave",
 }
-TERMINAL = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
-PARAGRAPH = re.compile(r"[ \t\xa0]*\r?\n(?:[ \t\xa0\u200b]*\r?\n)+[ \t\xa0\u200b]*")
+TERMINAL = re.compile(r"[.!?…]++[\"'”’)\]]*+")  # a cut only where whitespace follows (checked in code)
+PARAGRAPH = re.compile(r"\r?\n(?:[ \t\xa0\u200b]*+\r?\n)++[ \t\xa0\u200b]*+")
+NON_SPACE = re.compile(r"\S")
 JOINING_END = re.compile(r"[,:;—–-]$")
 SHORT_LINE = 40
 NEXT_CHAR = re.compile(r"\s*(\S)")
@@ -67,27 +74,69 @@ def _paragraph_cuts(text: str, span: Span) -> list[int]:
 
     breaks = [(a, b, True) for a, b in blank]
     breaks += [(m.start(), m.end(), False) for m in re.finditer(r"\r?\n", region) if not inside_blank(m.start())]
-    for start, end, is_blank in breaks:
-        stop = start
-        while stop > 0 and region[stop - 1].isspace():
-            stop -= 1
-        following = NEXT_CHAR.match(region, end)
-        if stop == 0 or not following:
+    breaks.sort()
+    stops = _text_ends_before(region, breaks)
+    nexts = _text_starts_after(region, breaks)
+    # Breaks with the same text before and after lie in one run of whitespace: once that run is
+    # cut, more cuts in it change no sentence, so each run is judged at most twice, not per break.
+    cut_runs: set[tuple[int, int]] = set()
+    decided: dict[tuple[int, int, bool], bool] = {}
+    for (_, end, is_blank), stop, following in zip(breaks, stops, nexts, strict=True):
+        if stop == 0 or following is None or (stop, following) in cut_runs:
             continue
-        before = region[max(0, stop - TAIL):stop]
-        line_before = region[region.rfind("\n", 0, stop) + 1:stop].strip()
-        joins = JOINING_END.search(before) or following.group(1).islower()
-        if is_blank and not joins or not is_blank and not joins and (
-            len(line_before) < SHORT_LINE or re.search(r"[.!?…][\"'”’)]*$", before)
-        ):
+        if (stop, following, is_blank) not in decided:
+            decided[(stop, following, is_blank)] = _ends_sentence(region, stop, following, is_blank)
+        if decided[(stop, following, is_blank)]:
+            cut_runs.add((stop, following))
             cuts.append(span.start + end)
     return cuts
+
+
+def _ends_sentence(region: str, stop: int, following: int, is_blank: bool) -> bool:
+    """Whether a line break after text ending at `stop`, before text at `following`, ends a sentence."""
+    before = region[max(0, stop - TAIL):stop]
+    joins = JOINING_END.search(before) or region[following].islower()
+    if joins:
+        return False
+    if is_blank:
+        return True
+    line_before = region[region.rfind("\n", 0, stop) + 1:stop].strip()
+    return len(line_before) < SHORT_LINE or bool(re.search(r"[.!?…][\"'”’)]*$", before))
+
+
+def _text_ends_before(region: str, breaks: list[tuple[int, int, bool]]) -> list[int]:
+    """For each break (sorted), the end of the last non-space text before it (0 when none)."""
+    stops, last, scanned = [], 0, 0
+    for start, _, _ in breaks:
+        kept = len(region[scanned:start].rstrip())
+        if kept:
+            last = scanned + kept
+        scanned = max(scanned, start)
+        stops.append(last)
+    return stops
+
+
+def _text_starts_after(region: str, breaks: list[tuple[int, int, bool]]) -> list[int | None]:
+    """For each break (sorted), where the next non-space character after it is (None when none)."""
+    found: list[int | None] = [None] * len(breaks)
+    following: int | None = None
+    limit = len(region)
+    for i in range(len(breaks) - 1, -1, -1):
+        end = breaks[i][1]
+        match = NON_SPACE.search(region, end, limit) if end < limit else None
+        if match:
+            following = match.start()
+        found[i] = following
+        limit = end  # a blank may hold a zero-width space: the next search covers this break too
+    return found
 
 
 def _punctuation_cuts(text: str, span: Span) -> list[int]:
     cuts = []
     region = text[span.start:span.end]
     for match in TERMINAL.finditer(region):
+        if match.end() >= len(region) or not region[match.end()].isspace():
+            continue
         following = NEXT_CHAR.match(region, match.end())
         first = following.group(1) if following else ""
         if not first or not (first.isupper() or first.isdigit() or first in "\"'“‘(•["):
@@ -146,13 +195,16 @@ def _bounded_sentences(
 def _pack(sentences: list[tuple[Span, int]], plan: ChunkPlan) -> list[list[tuple[Span, int]]]:
     groups: list[list[tuple[Span, int]]] = []
     current: list[tuple[Span, int]] = []
+    total = 0  # tokens in `current`, kept as a running sum (a group may hold many 0-token pieces)
     fresh = 0  # sentences in `current` not already emitted in the previous chunk
     for item in sentences:
-        if current and sum(t for _, t in current) + item[1] > plan.max_tokens:
+        if current and total + item[1] > plan.max_tokens:
             groups.append(current)
             current = _overlap_tail(current, plan.overlap_tokens, item[1], plan.max_tokens)
+            total = sum(t for _, t in current)
             fresh = 0
         current.append(item)
+        total += item[1]
         fresh += 1
     if current and fresh:
         groups.append(current)
