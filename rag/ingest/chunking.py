@@ -160,7 +160,8 @@ def chunk_document(
     chunks: list[Chunk] = []
     for section in sections:
         sentences = _bounded_sentences(doc.text, section, plan.max_tokens, count_tokens, split_tokens)
-        for group in _pack(sentences, plan):
+        for group in (part for packed in _pack(sentences, plan)
+                      for part in _within_budget(doc.text, packed, plan.max_tokens, count_tokens)):
             start, end = group[0][0].start, group[-1][0].end
             chunks.append(Chunk(
                 chunk_id=f"{doc.doc_id}#{len(chunks)}",
@@ -186,10 +187,40 @@ def _bounded_sentences(
         if count <= limit:
             bounded.append((sentence, count))
             continue
-        for start, end in split_tokens(text[sentence.start:sentence.end], limit):
-            piece = Span(start=sentence.start + start, end=sentence.start + end)
-            bounded.append((piece, count_tokens([text[piece.start:piece.end]])[0]))
+        bounded.extend(_fit(text, sentence, limit, limit, count_tokens, split_tokens))
     return bounded
+
+
+def _fit(text: str, span: Span, limit: int, window: int, count_tokens: TokenCounter,
+         split_tokens: TokenSplitter) -> list[tuple[Span, int]]:
+    """Pieces of `span` cut every `window` word pieces, each re-counted on its own and cut again
+    (with a smaller window) while over `limit`: a piece cut inside a word is tokenized afresh and
+    can count more pieces than it had in place ("UUB000" -> "U" + "UB000" grew 24 -> 25)."""
+    fitted: list[tuple[Span, int]] = []
+    for start, end in split_tokens(text[span.start:span.end], window):
+        piece = Span(start=span.start + start, end=span.start + end)
+        count = count_tokens([text[piece.start:piece.end]])[0]
+        if count <= limit or end - start <= 1 or window <= 1:
+            fitted.append((piece, count))
+        else:
+            smaller = max(1, min(window - 1, window - (count - limit)))
+            fitted.extend(_fit(text, piece, limit, smaller, count_tokens, split_tokens))
+    return fitted
+
+
+def _within_budget(text: str, group: list[tuple[Span, int]], limit: int,
+                   count_tokens: TokenCounter) -> list[list[tuple[Span, int]]]:
+    """`group`, or its halves, so that the chunk text itself counts at most `limit` pieces.
+
+    Pieces of one over-long sentence touch (no whitespace between them) and re-tokenize as a
+    whole differently from the sum of their counts; whole sentences never do, so only groups
+    with touching pieces are counted again."""
+    touching = any(a.end == b.start for (a, _), (b, _) in zip(group, group[1:], strict=False))
+    if not touching or len(group) == 1 or count_tokens([text[group[0][0].start:group[-1][0].end]])[0] <= limit:
+        return [group]
+    half = len(group) // 2
+    return [*_within_budget(text, group[:half], limit, count_tokens),
+            *_within_budget(text, group[half:], limit, count_tokens)]
 
 
 def _pack(sentences: list[tuple[Span, int]], plan: ChunkPlan) -> list[list[tuple[Span, int]]]:
