@@ -83,6 +83,12 @@ def _load(root: Path, path: Path, max_bytes: int) -> Document:
 
 
 def _decode(data: bytes) -> str:
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with a byte-order mark (Windows editors)
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise SkipFile("starts with a UTF-16 byte-order mark but is not valid UTF-16; "
+                           "re-save the file as UTF-8", "not UTF-8") from None
     if b"\x00" in data[:8192]:
         raise SkipFile("binary file (contains NUL bytes); only text, HTML and PDF are read", "binary")
     try:
