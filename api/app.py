@@ -32,7 +32,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
-from api.middleware import AccessLog, BodyLimit
+from api.middleware import AccessLog, BodyLimit, HostCheck, allowed_hosts
 from api.routes import api, public
 from rag import Index, RagError, Settings, cores, current_build, load_settings, open_index
 
@@ -67,9 +67,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.index, app.state.index_error = None, None
         try:
             app.state.index = await asyncio.to_thread(load_index, settings)
-        except RagError as exc:
+        except Exception as exc:  # noqa: BLE001 - any unreadable index: serve degraded, /health says why
             app.state.index_error = exc
-            log.error("serving without an index: %s", exc.message)
+            log.error("serving without an index: %s", getattr(exc, "message", repr(exc)))
         reloader = None
         if settings.api.reload_interval_s > 0:
             reloader = asyncio.create_task(reload_loop(app, settings))
@@ -104,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.api.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.api.cors_origins,
                            allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"])
+    app.add_middleware(HostCheck, allowed=allowed_hosts(settings))
     app.add_middleware(AccessLog)
     return app
 

@@ -84,17 +84,25 @@ def is_follow_up(text: str) -> bool:
 
 
 def salient_terms(text: str) -> list[str]:
-    """What an earlier question was about: its names, else its content words."""
-    terms = names(text) or content_words(text)
+    """What an earlier question was about: its names, else its content words (first MAX_TERMS
+    distinct ones; de-duplicated through a set, so linear in the number of words)."""
     unique: list[str] = []
-    for term in terms:
-        if term.lower() not in (u.lower() for u in unique):
+    seen: set[str] = set()
+    for term in names(text) or content_words(text):
+        if term.lower() not in seen:
+            seen.add(term.lower())
             unique.append(term)
-    return unique[:MAX_TERMS]
+            if len(unique) == MAX_TERMS:
+                break
+    return unique
 
 
-def rewrite_question(messages: Sequence[Turn]) -> str:
-    """The last user message, made self-contained with earlier user turns when it is a follow-up."""
+def rewrite_question(messages: Sequence[Turn], max_chars: int | None = None) -> str:
+    """The last user message, made self-contained with earlier user turns when it is a follow-up.
+
+    With `max_chars`, terms are dropped from the end until the rewrite fits (the last message alone
+    when none fit), so the question searched is never longer than a question may be.
+    """
     if not messages:
         raise ValueError("no messages")
     last = messages[-1].content.strip()
@@ -105,5 +113,14 @@ def rewrite_question(messages: Sequence[Turn]) -> str:
     for previous in reversed(earlier):
         terms = [t for t in salient_terms(previous) if t.lower() not in lowered]
         if terms:
-            return f"{', '.join(terms)} - {DROPPED_CONNECTIVE.sub('', last, count=1)}"
+            return _joined(terms, DROPPED_CONNECTIVE.sub("", last, count=1), last, max_chars)
+    return last
+
+
+def _joined(terms: list[str], question: str, last: str, max_chars: int | None) -> str:
+    while terms:
+        rewritten = f"{', '.join(terms)} - {question}"
+        if max_chars is None or len(rewritten) <= max_chars:
+            return rewritten
+        terms = terms[:-1]
     return last

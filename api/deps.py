@@ -93,7 +93,8 @@ async def valid_chat(body: Annotated[ChatRequest, Body(openapi_examples=CHAT_EXA
         raise ApiError(422, "too_many_turns",
                        f"messages: {len(body.messages)} messages is over the limit of "
                        f"{settings.api.max_turns} (api.max_turns); send only the recent turns")
-    check_text(body.messages[-1].content, "messages[-1].content", settings.api)
+    for i, message in enumerate(body.messages):  # every turn: earlier ones feed the rewritten question
+        check_text(message.content, f"messages[{i}].content", settings.api)
     check_k(body.k, settings.api)
     return body
 

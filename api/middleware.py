@@ -1,7 +1,11 @@
-"""Two plain ASGI middlewares: an access log line per request, and the request body size limit.
+"""Plain ASGI middlewares: an access log line per request, the Host check, the body size limit.
 
 Plain ASGI rather than `BaseHTTPMiddleware` so streamed responses pass through untouched and the
-body limit can answer before the application reads anything.
+checks can answer before the application reads anything.
+
+The Host check defeats DNS rebinding: a web page whose name is re-pointed at 127.0.0.1 makes the
+browser send `Host: evil.example`, which is refused, so the page cannot read a server that has
+no API key. Loopback names, the configured bind host and `api.allowed_hosts` are accepted.
 """
 
 from __future__ import annotations
@@ -12,6 +16,9 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_bytes
+from rag import Settings
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 
 access_log = logging.getLogger("rag.access")
 
@@ -106,3 +113,39 @@ class BodyLimit:
                                 (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
+
+
+def allowed_hosts(settings: Settings) -> frozenset[str]:
+    """Host names (no port, lower case) the server answers to; '*' in the setting allows any."""
+    names = {*LOOPBACK_NAMES, settings.api.host, *settings.api.allowed_hosts}
+    return frozenset(name.strip().lower().strip("[]") for name in names if name.strip())
+
+
+def host_name(header: str) -> str:
+    """`example.org:8000` -> `example.org`; `[::1]:8000` -> `::1`."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+class HostCheck:
+    """Refuses requests whose Host header names none of `allowed` with 400 and a JSON error."""
+
+    def __init__(self, app: ASGIApp, allowed: frozenset[str]) -> None:
+        self.app = app
+        self.allowed = allowed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or "*" in self.allowed:
+            await self.app(scope, receive, send)
+            return
+        header = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+        name = host_name(header)
+        if name in self.allowed:
+            await self.app(scope, receive, send)
+            return
+        await BodyLimit.refuse(send, 400, "host_not_allowed",
+                               f"the Host header {header[:100]!r} is not one this server answers to "
+                               f"({', '.join(sorted(self.allowed))}); add the name to "
+                               "RAG_API__ALLOWED_HOSTS if you reach the server by it")

@@ -54,7 +54,7 @@ def chat_route(body: ChatBody, index: IndexDep):
     made self-contained with names from earlier user turns (see `api.chat`). With `stream: true`
     the reply is text/event-stream: `token` events with pieces of the answer text, one
     `citations` event with the full answer JSON, then `done`."""
-    rewritten = rewrite_question(body.messages)
+    rewritten = rewrite_question(body.messages, index.settings.api.max_question_chars)
     answer = ask(index, rewritten, body.k, body.mode)
     reply = s.ChatAnswer(**{**answer.model_dump(), "question": body.messages[-1].content},
                          rewritten_question=rewritten)
@@ -125,8 +125,11 @@ def summary(doc: Document) -> s.DocumentSummary:
 
 @public.get("/health", response_model=s.Health, tags=["operations"], summary="Liveness and index state",
             responses={200: {"content": {"application/json": {"example": s.HEALTH_EXAMPLE}}}})
-def health_route(request: Request) -> s.Health:
-    """Always 200 while the process serves; `status` is `degraded` while no index is loaded."""
+async def health_route(request: Request) -> s.Health:
+    """Always 200 while the process serves; `status` is `degraded` while no index is loaded.
+
+    `async` on purpose: it only reads app state, so it runs on the event loop and never queues
+    behind question work in the thread pool (a liveness probe must not time out under load)."""
     index: Index | None = request.app.state.index
     if index is None:
         error = request.app.state.index_error

@@ -25,7 +25,7 @@ _EXPORTS: dict[str, str] = {
     "RagError": "rag.errors", "ConfigError": "rag.errors", "InputError": "rag.errors",
     "IndexMissing": "rag.errors", "IndexMismatch": "rag.errors", "IndexBusy": "rag.errors",
     "IndexCorrupt": "rag.errors", "NothingIndexed": "rag.errors", "NotFound": "rag.errors",
-    "ModelUnavailable": "rag.errors", "VectorStoreUnavailable": "rag.errors",
+    "ModelUnavailable": "rag.errors", "VectorStoreUnavailable": "rag.errors", "StorageError": "rag.errors",
     # building and opening an index
     "build_index": "rag.index.build", "build_from_documents": "rag.index.build",
     "BuildReport": "rag.index.build", "Progress": "rag.index.build", "chunk_corpus": "rag.index.build",
@@ -78,6 +78,7 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time names load lazil
         NotFound,
         NothingIndexed,
         RagError,
+        StorageError,
         VectorStoreUnavailable,
     )
     from rag.eval.beir import MODES as BEIR_MODES

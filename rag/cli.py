@@ -1,4 +1,9 @@
-"""The `rag` command line: one small function per verb, errors as one readable line (exit 1)."""
+"""The `rag` command line: one small function per verb, errors as one readable line (exit 1).
+
+Document text, quotes, titles and file names are printed verbatim: both consoles interpret no
+markup and no `:emoji:` codes (a quote of `root:x:0:0` must not become an emoji), and styles are
+given as arguments, never embedded in the printed text.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import functools
 import json
 import os
 import sys
+from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,14 +20,15 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from rag.config import Settings, load_settings
 from rag.errors import RagError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
                   help="Ask questions of a folder of documents; every answer cites its sources.")
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True, markup=False, emoji=False, highlight=False)
+err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=False)
 
 IndexDir = Annotated[Path | None, typer.Option("--index-dir", help="index folder [default: index/]")]
 ModeOpt = Annotated[str | None, typer.Option("--mode", help="hybrid | dense | keyword")]
@@ -39,6 +46,10 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except RagError as exc:
             err.print(f"error: {exc.message}", highlight=False, markup=False)
+            raise typer.Exit(1) from None
+        except OSError as exc:  # a path the user gave that cannot be read or written
+            where = f": {exc.filename}" if exc.filename else ""
+            err.print(f"error: {exc.strerror or exc}{where}")
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err.print("interrupted")
@@ -69,7 +80,7 @@ class BarProgress:
 
 
 def progress_bar() -> Progress:
-    return Progress(TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(),
+    return Progress(TextColumn("{task.description:<34}", markup=False), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), console=err, transient=False)
 
 
@@ -92,10 +103,20 @@ def index(
     out.print(f"indexed {report.documents} documents into {report.chunks} chunks "
               f"({report.sentences} sentences; embedded {report.embedded}, reused {report.reused} "
               f"from cache) in {report.seconds:.1f}s -> {settings.index_dir}", highlight=False)
-    for skip in report.skipped:
-        err.print(f"skipped {skip.path}: {skip.reason}", highlight=False, markup=False)
-    if report.skipped:
-        out.print(f"{len(report.skipped)} file(s) skipped", highlight=False)
+    print_skips(report.skipped)
+
+
+def print_skips(skipped: list[Any]) -> None:
+    """Each skipped file with its reason (stderr), then a count per kind of reason (stdout)."""
+    by_kind: dict[str, list[Any]] = defaultdict(list)
+    for skip in skipped:
+        by_kind[skip.kind].append(skip)
+    for kind in sorted(by_kind):
+        for skip in by_kind[kind]:
+            err.print(f"skipped {skip.path}: {skip.reason}")
+    if skipped:
+        counts = ", ".join(f"{kind} {len(items)}" for kind, items in sorted(by_kind.items()))
+        out.print(f"{len(skipped)} file(s) skipped: {counts}")
 
 
 @app.command()
@@ -123,8 +144,8 @@ def search(
         return
     for p in passages:
         also = f"  (also in {', '.join(p.also_in)})" if p.also_in else ""
-        out.print(f"[bold]{p.rank}. {p.chunk.doc_id}[/bold]  score {p.score:.4f}  "
-                  f"chars {p.chunk.start}-{p.chunk.end}{also}", highlight=False)
+        out.print(Text(f"{p.rank}. {p.chunk.doc_id}", style="bold"),
+                  Text(f" score {p.score:.4f}  chars {p.chunk.start}-{p.chunk.end}{also}"))
         out.print(f"   {p.title}", style="dim", highlight=False, markup=False)
         out.print("   " + " ".join(p.chunk.text.split())[:300], highlight=False, markup=False)
 
@@ -182,10 +203,9 @@ def info(index_dir: IndexDir = None, as_json: JsonFlag = False) -> None:
     if as_json:
         print(json.dumps({"path": str(folder), **manifest}, indent=2))
         return
-    counts = manifest["counts"]
-    out.print(f"index {folder}\nbuilt {manifest['built_at']} in {manifest['build_seconds']}s; "
-              f"format {manifest['format_version']}", highlight=False)
-    model = manifest["model"]
+    counts, model = require_keys(manifest, folder)
+    out.print(f"index {folder}\nbuilt {manifest.get('built_at', '?')} in {manifest.get('build_seconds', '?')}s; "
+              f"format {manifest.get('format_version', '?')}", highlight=False)
     out.print(f"model {model['name']} (dimension {model['dimension']}, window {model['max_seq_length']} "
               f"tokens, {model.get('precision', 'fp32')})", highlight=False)
     vectors = manifest.get("vectors", {"backend": "faiss", "kind": "flat"})
@@ -193,11 +213,25 @@ def info(index_dir: IndexDir = None, as_json: JsonFlag = False) -> None:
               f"{vectors.get('params') or ''}".rstrip(), highlight=False, markup=False)
     out.print(", ".join(f"{k} {v}" for k, v in counts.items()), highlight=False)
     table = Table("document", "source", "chunks", "sha256")
-    for doc_id, doc in manifest["documents"].items():
-        table.add_row(doc_id, doc["source"], str(doc["chunks"]), doc["sha256"][:12])
+    for doc_id, doc in manifest.get("documents", {}).items():
+        table.add_row(Text(doc_id), Text(str(doc.get("source", ""))), str(doc.get("chunks", "")),
+                      str(doc.get("sha256", ""))[:12])
     out.print(table)
-    out.print("settings: " + ", ".join(f"{k}={v}" for k, v in manifest["settings"].items()),
+    out.print("settings: " + ", ".join(f"{k}={v}" for k, v in manifest.get("settings", {}).items()),
               highlight=False, markup=False)
+
+
+def require_keys(manifest: dict, folder: Path) -> tuple[dict, dict]:
+    """The manifest's counts and model, or IndexCorrupt naming what is missing."""
+    from rag import IndexCorrupt
+
+    missing = [key for key in ("counts", "model") if not isinstance(manifest.get(key), dict)]
+    model = manifest.get("model") or {}
+    missing += [f"model.{key}" for key in ("name", "dimension", "max_seq_length")
+                if isinstance(model, dict) and key not in model]
+    if missing:
+        raise IndexCorrupt(f"{folder / 'manifest.json'} lacks {', '.join(missing)}; rebuild with 'rag index'")
+    return manifest["counts"], model
 
 
 @app.command(name="eval")
@@ -250,7 +284,7 @@ def print_gold_report(report: dict) -> None:
     for q in report["questions"]:
         ok = q["hit1"] if q["answerable"] else q["abstained"]
         cited = ", ".join(d[:12] for d in q["cited"]) or ("refused" if q["abstained"] else "-")
-        table.add_row(q["id"], "yes" if ok else "NO", cited, q["answer"][:70])
+        table.add_row(Text(str(q["id"])), "yes" if ok else "NO", Text(cited), Text(q["answer"][:70]))
     out.print(table)
     summary = Table("metric", "value", title="summary")
     for key, value in report["summary"].items():
@@ -268,8 +302,9 @@ def evaluate_beir(folder: Path, index_dir: Path | None, json_path: Path | None, 
         report = run_beir(folder, settings, progress=BarProgress(bar), limit_queries=limit)
     out.print(format_beir_table(report), highlight=False, markup=False)
     if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(report, indent=2))
+        from rag import write_report
+
+        write_report(report, json_path)
 
 
 @app.command()
@@ -290,9 +325,12 @@ def serve(
     os.environ["RAG_INDEX_DIR"] = str(settings.index_dir)
     os.environ["RAG_API__HOST"] = settings.api.host
     os.environ["RAG_API__PORT"] = str(settings.api.port)
-    from rag import open_index
+    from rag import IndexCorrupt, open_index
 
-    open_index(settings).close()  # fail here, with a readable line, if the index is missing or mismatched
+    try:
+        open_index(settings).close()  # fail here, with a readable line, if the index is missing or mismatched
+    except IndexCorrupt as exc:  # a damaged build: serve degraded (/health says why) until a good one
+        err.print(f"warning: {exc.message}; serving without an index until a good build appears")
     url = f"http://{settings.api.host}:{settings.api.port}/"
     out.print(f"chat page: {url}\ntry: curl -s -X POST {url}ask -H 'Content-Type: application/json' "
               "-d '{\"question\": \"Which generals are negotiating the peace?\"}'", highlight=False,

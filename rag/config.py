@@ -28,11 +28,14 @@ class CorpusSettings(Section):
 
     paths: list[Path] = Field([Path("seeds")], description="folders or files to index")
     extensions: list[str] = Field(
-        [".txt", ".md", ".html", ".htm", ".pdf", ".jsonl"],
+        [".txt", ".md", ".html", ".htm", ".pdf"],
         description="file types loaded; anything else is skipped with a warning",
     )
     max_file_mb: float = Field(
         50.0, gt=0, description="files larger than this are skipped (memory stays bounded)"
+    )
+    follow_symlinks: bool = Field(
+        False, description="read links whose target is outside the corpus folder (off: skipped)"
     )
 
 
@@ -162,6 +165,10 @@ class ApiSettings(Section):
         "Others wait in line instead of adding threads that fight over the cores"
     )
     cors_origins: list[str] = Field(default_factory=list)
+    allowed_hosts: list[str] = Field(
+        default_factory=list, description="Host header names accepted besides 127.0.0.1, localhost, "
+        "::1 and api.host (DNS-rebinding guard); '*' accepts any"
+    )
     max_question_chars: int = Field(2000, ge=1)
     max_k: int = Field(20, ge=1)
     max_body_bytes: int = Field(65536, ge=1024)
@@ -188,6 +195,14 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = RetrievalSettings()
     answer: AnswerSettings = AnswerSettings()
     api: ApiSettings = ApiSettings()
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("RAG_API_KEY is set but empty; set a non-empty key, or unset it to serve "
+                             "without authentication")
+        return value
 
     @field_validator("index_dir")
     @classmethod

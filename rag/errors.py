@@ -75,3 +75,9 @@ class VectorStoreUnavailable(RagError):
     """The vector database (a Milvus server, or a Milvus Lite file) cannot be reached or refused."""
 
     code = "vector_store_unavailable"
+
+
+class StorageError(RagError):
+    """A file cannot be written or read: disk full, no permission, a damaged cache database."""
+
+    code = "storage_error"

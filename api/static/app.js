@@ -181,7 +181,6 @@ function addTurn(kind, text) {
 
 function renderAnswer(bubble, answer) {
   bubble.textContent = "";
-  const byN = new Map(answer.citations.map((c) => [c.n, c]));
   if (answer.abstained) {
     bubble.classList.add("refusal");
     bubble.append(el("p", "refusal-label", "No answer in the documents"));
@@ -200,14 +199,7 @@ function renderAnswer(bubble, answer) {
       bubble.append(list);
     }
   } else {
-    const text = el("p", "answer-text");
-    for (const part of answer.answer.split(/(\[\d+\])/)) {
-      const marker = /^\[(\d+)\]$/.exec(part);
-      const citation = marker && byN.get(Number(marker[1]));
-      if (citation) text.append(citeButton(citation, `[${citation.n}]`, "cite"));
-      else if (part) text.append(document.createTextNode(part));
-    }
-    bubble.append(text);
+    bubble.append(answerText(answer));
     if (answer.citations.length) {
       const sources = el("ol", "sources");
       for (const c of answer.citations) {
@@ -224,6 +216,32 @@ function renderAnswer(bubble, answer) {
   if (answer.rewritten_question && answer.rewritten_question !== answer.question) {
     bubble.append(el("p", "rewritten", `searched as: ${answer.rewritten_question}`));
   }
+}
+
+// The answer is "<quote 1> [1] <quote 2> [2] ..." built by the server from `citations`. Markers
+// are placed from that list, never by searching the text for "[n]": a quote may itself contain
+// "[1]". Each expected "<quote> [n]" piece must be where the list says; if the text is not the
+// list's (another server version), it is shown as plain text and the sources list below links.
+function answerText(answer) {
+  const plain = el("p", "answer-text", answer.answer);
+  const pieces = [];
+  let at = 0;
+  for (const [i, c] of answer.citations.entries()) {
+    const lead = `${i ? " " : ""}${displayText(c.quote)} `;
+    const marker = `[${c.n}]`;
+    if (!answer.answer.startsWith(lead + marker, at)) return plain;
+    pieces.push([lead, c]);
+    at += lead.length + marker.length;
+  }
+  if (!pieces.length || at !== answer.answer.length) return plain;
+  const text = el("p", "answer-text");
+  for (const [lead, c] of pieces) text.append(document.createTextNode(lead), citeButton(c, `[${c.n}]`, "cite"));
+  return text;
+}
+
+// rag.query.citations.display_text: markup and bullets removed, whitespace collapsed
+function displayText(quote) {
+  return quote.replace(/\*\*|<\/?u>/g, "").replace(/(^|\s)[•·]\s+/g, "$1").split(/\s+/).filter(Boolean).join(" ");
 }
 
 function citeButton(citation, label, className) {

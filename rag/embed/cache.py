@@ -1,27 +1,48 @@
 """The embedding cache: vectors by (encoder key, sha256 of the exact text), in SQLite.
 
 Re-indexing after a change embeds only new or changed text; the rest comes from here. The file
-lives in `index_dir/cache/` and outlives builds.
+lives in `index_dir/cache/` and outlives builds. Any SQLite failure (a damaged file, a full disk,
+a read-only folder) is a StorageError that says how to get going again: the cache is only a cache.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
 from rag.embed.base import Encoder
+from rag.errors import StorageError
 
 Progress = Callable[[int], None]
+T = TypeVar("T")
+
+
+def _storage_errors(method: Callable[..., T]) -> Callable[..., T]:
+    """Turn sqlite3 and OS errors of a cache method into one StorageError naming the file."""
+
+    @functools.wraps(method)
+    def wrapper(self: EmbeddingCache, *args: Any, **kwargs: Any) -> T:
+        try:
+            return method(self, *args, **kwargs)
+        except (sqlite3.Error, OSError) as exc:
+            raise StorageError(f"the embedding cache {self.path} failed ({exc}); free disk space, or "
+                               "delete the file (it is rebuilt), or set RAG_EMBEDDING__CACHE=false") from None
+
+    return wrapper
 
 
 class EmbeddingCache:
     """SQLite store of vectors by (model key, text sha256); safe against a killed process."""
 
+    @_storage_errors
     def __init__(self, path: Path) -> None:
+        self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -32,6 +53,7 @@ class EmbeddingCache:
     def digest(text: str) -> str:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
+    @_storage_errors
     def get_many(self, model: str, hashes: Sequence[str], dim: int) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}
         unique = list(dict.fromkeys(hashes))
@@ -46,13 +68,17 @@ class EmbeddingCache:
                     found[digest] = vector
         return found
 
+    @_storage_errors
     def put_many(self, model: str, items: Sequence[tuple[str, np.ndarray]]) -> None:
         with self.db:
             self.db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)",
                                 [(model, h, np.asarray(v, np.float32).tobytes()) for h, v in items])
 
     def close(self) -> None:
-        self.db.close()
+        try:
+            self.db.close()
+        except sqlite3.Error:  # closing a damaged database must not hide the error that got us here
+            pass
 
 
 def embed_with_cache(

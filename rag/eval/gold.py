@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from rag.errors import InputError
+from rag.errors import InputError, StorageError
 from rag.index.reader import Index
 from rag.query.answering import ask
 from rag.types import Answer
@@ -151,5 +151,10 @@ def check_floors(summary: dict, floors: dict[str, float | None]) -> list[str]:
 
 
 def write_report(report: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2))
+    """Write the report as JSON; an unwritable path is a StorageError naming it."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2))
+    except OSError as exc:
+        raise StorageError(f"cannot write the report to {path}: {exc.strerror or exc}; "
+                           "choose a writable path with --json") from None

@@ -23,7 +23,8 @@ from rag.index.manifest import FORMAT_VERSION, index_fingerprint
 from rag.ingest.chunking import ChunkPlan, chunk_document
 from rag.ingest.cleaning import Cleaner
 from rag.ingest.dedup import find_groups
-from rag.ingest.loaders import Skipped, iter_files, load_file
+from rag.ingest.files import Skipped, iter_files
+from rag.ingest.loaders import load_file
 from rag.stores import KeywordIndex, check_backend
 from rag.types import Chunk, Document
 
@@ -68,7 +69,8 @@ def load_corpus(settings: Settings, paths: list[Path] | None = None,
     """Every loadable document under `paths` (default: the configured corpus) and every skip."""
     progress = progress or Silent()
     roots = paths or list(settings.corpus.paths)
-    entries = list(iter_files(roots, settings.corpus.extensions))
+    entries = list(iter_files(roots, settings.corpus.extensions, settings.corpus.follow_symlinks,
+                              exclude=[Path(settings.index_dir)]))
     progress.stage("loading", len(entries))
     documents: dict[str, Document] = {}
     skipped: list[Skipped] = []
@@ -83,7 +85,7 @@ def load_corpus(settings: Settings, paths: list[Path] | None = None,
             skipped.append(loaded)
         elif loaded.doc_id in documents:
             skipped.append(Skipped(str(entry[1]), f"same doc_id '{loaded.doc_id}' as "
-                                   f"{documents[loaded.doc_id].source}; rename one of them"))
+                                   f"{documents[loaded.doc_id].source}; rename one of them", "duplicate id"))
         else:
             documents[loaded.doc_id] = loaded
     return list(documents.values()), skipped

@@ -15,7 +15,7 @@ import numpy as np
 from rag.config import Settings
 from rag.embed import Encoder, load_encoder
 from rag.errors import IndexCorrupt, IndexMismatch
-from rag.index.layout import current_build
+from rag.index.layout import current_build, hold_build, release_build
 from rag.index.manifest import check_manifest, read_manifest
 from rag.ingest.dedup import canonical_members
 from rag.stores import KeywordIndex, open_store
@@ -37,11 +37,11 @@ class Index:
         try:
             self.documents = {d.doc_id: d for d in read_jsonl(folder / "documents.jsonl", Document)}
             self.chunks = _read_chunks(folder / "chunks.jsonl", self.documents)
-            rows = json.loads((folder / "sentences.json").read_text())
             self.sentence_vectors = np.load(folder / "sentences.npy", allow_pickle=False)
-        except (OSError, ValueError, KeyError) as exc:
-            raise IndexCorrupt(f"index files in {folder} are unreadable ({exc}); rebuild with 'rag index'") from None
-        self.sentence_row = {(d, s, e): i for i, (d, s, e) in enumerate(rows)}
+            self.sentence_row = _sentence_rows(folder / "sentences.json", len(self.sentence_vectors))
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+            raise IndexCorrupt(f"index files in {folder} are unreadable ({type(exc).__name__}: "
+                               f"{str(exc)[:200]}); rebuild with 'rag index'") from None
         self.store = open_store(settings.vectors, folder)
         self.keyword = KeywordIndex.load(folder)
         if self.store.size != len(self.chunks) or self.keyword.size != len(self.chunks):
@@ -58,6 +58,7 @@ class Index:
         if encoder is not None and built is not None and built != encoder.dimension:
             raise IndexMismatch(f"the index holds {built}-dimensional vectors but the encoder given makes "
                                 f"{encoder.dimension}; open it with the model it was built with")
+        self._lease = hold_build(folder)  # pruning keeps this build (and its collection) while open
 
     @property
     def embedder(self) -> Encoder:
@@ -67,8 +68,10 @@ class Index:
         return self._embedder
 
     def close(self) -> None:
-        """Release the vector store; the Index must not be searched afterwards."""
+        """Release the vector store and the build lease; the Index must not be searched afterwards."""
         self.store.close()
+        release_build(self._lease)
+        self._lease = None
 
     def __enter__(self) -> Index:
         return self
@@ -89,6 +92,14 @@ def open_index(settings: Settings, encoder: Encoder | None = None) -> Index:
 def read_jsonl(path: Path, model: type) -> list:
     with open(path, encoding="utf-8") as handle:
         return [model.model_validate_json(line) for line in handle if line.strip()]
+
+
+def _sentence_rows(path: Path, vectors: int) -> dict[tuple[str, int, int], int]:
+    """(doc_id, start, end) -> row of sentences.npy; ValueError/TypeError when malformed."""
+    rows = json.loads(path.read_text())
+    if not isinstance(rows, list) or len(rows) != vectors:
+        raise ValueError(f"{path.name} does not list one (doc_id, start, end) per sentence vector")
+    return {(str(d), int(s), int(e)): i for i, (d, s, e) in enumerate(rows)}
 
 
 def _read_chunks(path: Path, documents: dict[str, Document]) -> list[Chunk]:

@@ -1,20 +1,26 @@
 """Files -> Documents: .txt, .md, .html and .pdf, with the metadata a citation needs.
 
 Loading never raises for a bad file: each one becomes a `Skipped` record with a reason a user can
-act on, so one broken file cannot stop a build over thousands of good ones.
+act on, so one broken file cannot stop a build over thousands of good ones. Any exception while
+reading or parsing one file (a parser bug, a date that is not a date) skips that file only.
+
+Every pattern here runs on untrusted text, so none may backtrack quadratically: trailing text is
+taken greedily and trimmed in code instead of by a lazy group followed by `\\s*$`, and the HTML
+blank-line rule works on whole whitespace runs.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from rag.ingest.files import SkipFile, Skipped, iter_files, read_capped
 from rag.types import Document, PageSpan
+
+__all__ = ["Skipped", "doc_id_for", "extract_metadata", "iter_files", "load_file", "normalize_date"]
 
 MONTHS = (
     "January|February|March|April|May|June|July|August|September|October|November|December|"
@@ -24,51 +30,17 @@ DATE_MDY = re.compile(rf"\b({MONTHS})\.?\s+(\d{{1,2}}),?\s+(\d{{4}})\b")
 DATE_DMY = re.compile(rf"\b(\d{{1,2}})\s+({MONTHS})\.?,?\s+(\d{{4}})\b")
 DATE_ISO = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})(?!\d)")
 BYLINE = re.compile(r"^\s*by\s+([A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]*){0,4})\s*$", re.IGNORECASE)
-AUTHOR_TAG = re.compile(r"^\s*(?:articles by|author|written by)\s*:\s*(.+?)\s*$", re.IGNORECASE)
+AUTHOR_TAG = re.compile(r"\s*+(?:articles by|author|written by)\s*+:\s*+(.+)", re.IGNORECASE)
 OUTLET_DATED = re.compile(rf"^\s*([A-Z][\w&' .-]{{2,60}}?),\s+(?:{MONTHS})\.?\s+\d{{1,2}},?\s+\d{{4}}\s*$")
-OUTLET_FROM = re.compile(r"^\s*from\s+(.+?)\s+websites?\s*$", re.IGNORECASE)
+OUTLET_FROM = re.compile(r"\s*+from\s++(.+)", re.IGNORECASE)  # "... website(s)" checked in code
 OUTLET_FOOTER = re.compile(
-    r"^\s*(?:read the original article on|originally published (?:on|by|at))\s+(.+?)\.?\s*$",
-    re.IGNORECASE,
+    r"\s*+(?:read the original article on|originally published (?:on|by|at))\s++(.+)", re.IGNORECASE,
 )
 OUTLET_DOMAIN = re.compile(r"^\s*(?:www\.)([a-z0-9-]+\.[a-z.]{2,})\b", re.IGNORECASE)
 MARKUP = re.compile(r"\*\*|__|</?u>|^#+\s*")
 HEADER_LINES = 15
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """A file that was not indexed, and why."""
-
-    path: str
-    reason: str
-
-
-def iter_files(roots: list[Path], extensions: list[str]) -> Iterator[tuple[Path, Path] | Skipped]:
-    """Yield (root, file) pairs under `roots` in a stable order, or Skipped for unusable entries.
-
-    Symlinked folders are not followed (a symlink loop cannot hang a build); symlinked files are.
-    """
-    wanted = {e.lower() for e in extensions}
-    for root in roots:
-        if not root.exists():
-            yield Skipped(str(root), "path does not exist; check the spelling or create it")
-            continue
-        if root.is_file():
-            yield from _classify(root.parent, root, wanted)
-            continue
-        for folder, dirs, files in os.walk(root, followlinks=False, onerror=None):
-            dirs.sort()
-            for name in sorted(files):
-                yield from _classify(root, Path(folder) / name, wanted)
-
-
-def _classify(root: Path, path: Path, wanted: set[str]) -> Iterator[tuple[Path, Path] | Skipped]:
-    if path.suffix.lower() not in wanted:
-        yield Skipped(str(path), f"unsupported file type '{path.suffix or '(none)'}'; "
-                      f"supported: {', '.join(sorted(wanted))}")
-    else:
-        yield root, path
+FRONT_MATTER = re.compile(r"---[ \t]*+\r?\n(.*?)\r?\n---[ \t]*+\r?\n", re.DOTALL)
+HTML_BLANK_RUN = re.compile(r"[ \t\xa0\n]++")
 
 
 def doc_id_for(root: Path, path: Path) -> str:
@@ -78,32 +50,29 @@ def doc_id_for(root: Path, path: Path) -> str:
 
 
 def load_file(root: Path, path: Path, max_bytes: int) -> Document | Skipped:
-    """Load one file into a Document, or say why it cannot be."""
+    """Load one file into a Document, or say why it cannot be. Never raises."""
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            return Skipped(str(path), f"file is {size / 2**20:.0f} MB, over the "
-                           f"{max_bytes / 2**20:.0f} MB limit (corpus.max_file_mb)")
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return Skipped(str(path), "file disappeared while indexing")
-    except PermissionError:
-        return Skipped(str(path), "permission denied; make the file readable")
-    except OSError as exc:
-        return Skipped(str(path), f"cannot read file: {exc.strerror or exc}")
+        return _load(root, path, max_bytes)
+    except SkipFile as exc:
+        return Skipped(str(path), exc.reason, exc.kind)
+    except Exception as exc:  # noqa: BLE001  one odd file must never cost the user the whole index
+        detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+        return Skipped(str(path), f"could not be parsed ({type(exc).__name__}"
+                       f"{': ' + detail if detail else ''}); the rest of the corpus is indexed", "parse error")
+
+
+def _load(root: Path, path: Path, max_bytes: int) -> Document:
+    data = read_capped(path, max_bytes)
     if not data.strip():
-        return Skipped(str(path), "file is empty")
+        raise SkipFile("file is empty", "empty")
     suffix = path.suffix.lower()
-    try:
-        if suffix == ".pdf":
-            fields = _load_pdf(data)
-        else:
-            text = _decode(data)
-            fields = _load_html(text) if suffix in (".html", ".htm") else _load_text(text, suffix)
-    except _BadFile as exc:
-        return Skipped(str(path), str(exc))
+    if suffix == ".pdf":
+        fields = _load_pdf(data)
+    else:
+        text = _decode(data)
+        fields = _load_html(text) if suffix in (".html", ".htm") else _load_text(text, suffix)
     if not fields["text"].strip():
-        return Skipped(str(path), "no text found in file")
+        raise SkipFile("no text found in file", "no text")
     rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
     return Document(
         doc_id=doc_id_for(root, path),
@@ -113,19 +82,21 @@ def load_file(root: Path, path: Path, max_bytes: int) -> Document | Skipped:
     )
 
 
-class _BadFile(Exception):
-    pass
-
-
 def _decode(data: bytes) -> str:
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with a byte-order mark (Windows editors)
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise SkipFile("starts with a UTF-16 byte-order mark but is not valid UTF-16; "
+                           "re-save the file as UTF-8", "not UTF-8") from None
     if b"\x00" in data[:8192]:
-        raise _BadFile("binary file (contains NUL bytes); only text, HTML and PDF are read")
+        raise SkipFile("binary file (contains NUL bytes); only text, HTML and PDF are read", "binary")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _BadFile(
+        raise SkipFile(
             f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
-            "re-save the file as UTF-8"
+            "re-save the file as UTF-8", "not UTF-8"
         ) from None
     return text.removeprefix("\ufeff")
 
@@ -139,7 +110,7 @@ def _load_text(text: str, suffix: str) -> dict:
 
 def _markdown_metadata(text: str) -> dict:
     meta: dict[str, str | None] = {}
-    front = re.match(r"^---\s*\n(.*?)\n---\s*\n", text, re.DOTALL)
+    front = FRONT_MATTER.match(text)
     if front:
         for line in front.group(1).splitlines():
             key, _, value = line.partition(":")
@@ -148,7 +119,7 @@ def _markdown_metadata(text: str) -> dict:
                 meta[key] = value.strip().strip("'\"")
         if meta.get("date"):
             meta["date"] = normalize_date(meta["date"]) or meta["date"]
-    heading = re.search(r"^#\s+(.+)$", text, re.MULTILINE)
+    heading = re.search(r"^#[ \t]++(.+)$", text, re.MULTILINE)
     if heading and not meta.get("title"):
         meta["title"] = heading.group(1).strip()
     return meta
@@ -175,7 +146,7 @@ def _load_html(html: str) -> dict:
     body = soup.find("article") or soup.find("main") or soup.body or soup
     h1 = body.find("h1")
     text = body.get_text("\n")
-    text = re.sub(r"[ \t\xa0]*\n[ \t\xa0\n]*\n", "\n\n", text).strip() + "\n"
+    text = HTML_BLANK_RUN.sub(_blank_lines, text).strip() + "\n"
     fallback = extract_metadata(text)
     return {
         "text": text,
@@ -184,6 +155,15 @@ def _load_html(html: str) -> dict:
         "date": (normalize_date(date) if date else None) or fallback["date"],
         "outlet": outlet or fallback["outlet"],
     }
+
+
+def _blank_lines(run: re.Match[str]) -> str:
+    """A whitespace run holding a blank line becomes one blank line (what follows the last newline
+    is kept); any other run is left as it is."""
+    white = run.group(0)
+    if white.count("\n") < 2:
+        return white
+    return "\n\n" + white[white.rindex("\n") + 1:]
 
 
 def _load_pdf(data: bytes) -> dict:
@@ -197,11 +177,11 @@ def _load_pdf(data: bytes) -> dict:
         pages = [(page.extract_text() or "") for page in reader.pages]
         info = reader.metadata or {}
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise _BadFile(f"unreadable PDF ({type(exc).__name__}: {exc}); re-export it") from None
-    except Exception as exc:  # pypdf raises many internal types on broken files
-        raise _BadFile(f"unreadable PDF ({type(exc).__name__}); re-export it") from None
+        raise SkipFile(f"unreadable PDF ({type(exc).__name__}: {exc}); re-export it", "unreadable PDF") from None
+    except Exception as exc:  # noqa: BLE001  pypdf raises many internal types on broken files
+        raise SkipFile(f"unreadable PDF ({type(exc).__name__}); re-export it", "unreadable PDF") from None
     if not any(p.strip() for p in pages):
-        raise _BadFile("PDF has no text layer (scanned?); run OCR on it first")
+        raise SkipFile("PDF has no text layer (scanned?); run OCR on it first", "no text")
     parts, spans, offset = [], [], 0
     for number, page_text in enumerate(pages, start=1):
         spans.append(PageSpan(page=number, start=offset, end=offset + len(page_text)))
@@ -222,20 +202,29 @@ def _load_pdf(data: bytes) -> dict:
 
 
 def normalize_date(value: str) -> str | None:
-    """ISO `YYYY-MM-DD` for the first date found in `value`, or None."""
+    """ISO `YYYY-MM-DD` for the first real date found in `value`, or None.
+
+    Something shaped like a date that is not one ("Version 2024-13-01", "February 30, 2023") is
+    passed over, never an error.
+    """
     for pattern, order in ((DATE_ISO, "ymd"), (DATE_MDY, "mdy"), (DATE_DMY, "dmy")):
-        match = pattern.search(value)
-        if not match:
-            continue
-        parts = dict(zip(order, match.groups(), strict=True))
-        month = parts["m"]
+        for match in pattern.finditer(value):
+            parsed = _as_date(dict(zip(order, match.groups(), strict=True)))
+            if parsed:
+                return parsed
+    return None
+
+
+def _as_date(parts: dict[str, str]) -> str | None:
+    month = parts["m"]
+    try:
         if not month.isdigit():
-            month = month[:3].title()
-            parsed = datetime.strptime(f"{parts['y']} {month} {int(parts['d'])}", "%Y %b %d")
+            parsed = datetime.strptime(f"{parts['y']} {month[:3].title()} {int(parts['d'])}", "%Y %b %d")
         else:
             parsed = datetime(int(parts["y"]), int(month), int(parts["d"]))
-        return parsed.date().isoformat()
-    return None
+    except ValueError:
+        return None
+    return parsed.date().isoformat()
 
 
 def extract_metadata(text: str) -> dict[str, str | None]:
@@ -248,8 +237,8 @@ def extract_metadata(text: str) -> dict[str, str | None]:
     lines = [line for line in lines if line]
     header = lines[:HEADER_LINES]
     author = _first(BYLINE, header) or _first(AUTHOR_TAG, lines)
-    outlet = (_first(OUTLET_DATED, header) or _first(OUTLET_FROM, header)
-              or _first(OUTLET_FOOTER, lines) or _first(OUTLET_DOMAIN, lines))
+    outlet = (_first(OUTLET_DATED, header) or _first(_outlet_from, header)
+              or _first(_outlet_footer, lines) or _first(OUTLET_DOMAIN, lines))
     date = next((d for d in map(normalize_date, header) if d), None)
     title = None
     if header and not (BYLINE.match(header[0]) or normalize_date(header[0])):
@@ -259,9 +248,38 @@ def extract_metadata(text: str) -> dict[str, str | None]:
     return {"title": title, "author": author, "date": date, "outlet": outlet}
 
 
-def _first(pattern: re.Pattern[str], lines: list[str]) -> str | None:
+def _outlet_from(line: str) -> str | None:
+    """The X of "From X website(s)"; the suffix is checked with string methods, not backtracking."""
+    head = OUTLET_FROM.match(line)
+    if not head:
+        return None
+    rest = head.group(1).rstrip()
+    lowered = rest.lower()
+    for word in ("websites", "website"):
+        name = rest[:-len(word)]
+        if lowered.endswith(word) and name[-1:].isspace() and name.strip():
+            return name
+    return None
+
+
+def _outlet_footer(line: str) -> str | None:
+    """The X of "Read the original article on X." (one final dot and trailing spaces dropped)."""
+    match = OUTLET_FOOTER.match(line)
+    if not match:
+        return None
+    value = match.group(1).rstrip()
+    return value[:-1] if value.endswith(".") else value
+
+
+def _first(pattern: re.Pattern[str] | Callable[[str], str | None], lines: list[str]) -> str | None:
+    """The first line's captured value, trimmed of spaces and trailing dots (trimmed here rather
+    than by the pattern, which keeps the patterns linear)."""
     for line in lines:
-        match = pattern.match(line)
-        if match:
-            return match.group(1).strip().rstrip(".")
+        if isinstance(pattern, re.Pattern):
+            match = pattern.match(line)
+            value = match.group(1) if match else None
+        else:
+            value = pattern(line)
+        if value is not None:
+            return value.strip().rstrip(".")
     return None

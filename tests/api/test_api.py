@@ -422,7 +422,7 @@ def test_unexpected_errors_are_json_500():
     def boom() -> None:
         raise RuntimeError("internal detail")
 
-    with TestClient(app, raise_server_exceptions=False) as local:
+    with TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False) as local:
         error = assert_error(local.get("/boom"), 500, "internal_error")
         assert "internal detail" not in error["message"]
 

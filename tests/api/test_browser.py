@@ -7,6 +7,7 @@ overflow. Screenshots go to test-artifacts/.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
@@ -168,3 +169,29 @@ def test_page_asks_for_the_api_key_when_the_server_needs_one(browser, seeds_inde
     context.close()
     # the first /chat without a key was a 401 (expected); nothing else failed
     assert [e for e in page_errors if "401" not in e] == []
+
+
+def test_markers_come_from_the_citations_list_not_from_brackets_in_quotes(browser, server, page_errors):
+    """A quote that itself contains "[1]" or "[2]" must stay text; links come from `citations`."""
+    quote_one = "The treaty text cites clause [2] and footnote [1] verbatim."
+    quote_two = "A second sentence, also quoted."
+    citation = {"doc_id": "000_fa0abe1aae40eff2", "title": "A title", "source": "a.txt", "start": 0,
+                "end": 10, "page": None, "score": 0.9, "also_in": []}
+    answer = {"question": "q", "answer": f"{quote_one} [1] {quote_two} [2]", "abstained": False,
+              "citations": [{**citation, "n": 1, "quote": quote_one},
+                            {**citation, "n": 2, "quote": quote_two, "start": 20, "end": 30}],
+              "related": [], "timings_ms": {}, "rewritten_question": "q"}
+    context, page = open_page(browser, server, page_errors, viewport={"width": 1280, "height": 900})
+    page.route("**/chat", lambda route: route.fulfill(status=200, content_type="application/json",
+                                                       body=json.dumps(answer)))
+    bubble = ask_on_page(page, "anything")
+    text = bubble.locator(".answer-text")
+    assert text.inner_text() == answer["answer"]
+    markers = text.locator("button.cite")
+    assert markers.count() == 2
+    assert [markers.nth(i).get_attribute("data-start") for i in range(2)] == ["0", "20"]
+    # the brackets inside the first quote are plain text, not links
+    assert page.evaluate("""() => [...document.querySelectorAll('.answer-text')].pop().childNodes[0]
+                            .textContent""") == quote_one + " "
+    context.close()
+    assert page_errors == []

@@ -232,9 +232,10 @@ def test_hot_reload_under_traffic_fails_no_request(seeds_index, tmp_path, start_
     # every thread saw the builds in order, never an old one after a new one
     for n, seen in traffic.builds_seen.items():
         assert seen == [b for b in builds if b in seen], (n, seen, builds)
-    # old builds are pruned while the server runs; the current one stays
+    # old builds are pruned while the server runs; the current one stays, and so may the one the
+    # server still held (retired RETIRE_AFTER_S after its swap) when the last build pruned
     kept = sorted(p.name for p in (index_dir / "builds").iterdir() if not p.name.startswith("."))
-    assert len(kept) == KEEP_BUILDS and builds[-1] in kept, kept
+    assert KEEP_BUILDS <= len(kept) <= KEEP_BUILDS + 1 and builds[-1] in kept, kept
     log = server.log()
     assert "Traceback" not in log and "not loaded" not in log, log[-3000:]
 
@@ -330,7 +331,7 @@ def test_the_key_is_compared_in_constant_time(monkeypatch):
 
     monkeypatch.setattr(api.deps.hmac, "compare_digest", spy)
     app = create_app(load_settings(index_dir="/nonexistent", api_key=KEY))
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1") as client:
         assert client.get("/documents", headers={"Authorization": "Bearer guess"}).status_code == 401
         assert calls == [(b"guess", KEY.encode())]
         # the right key passes the check (then 503: this app has no index)
