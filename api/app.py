@@ -33,6 +33,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
 from api.middleware import AccessLog, BodyLimit
+from api.openai_routes import v1
 from api.routes import api, public
 from rag import Index, RagError, Settings, cores, current_build, load_settings, open_index
 
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(public)
     app.include_router(api)
+    app.include_router(v1)
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:

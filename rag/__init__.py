@@ -35,6 +35,7 @@ _EXPORTS: dict[str, str] = {
     "index_fingerprint": "rag.index.manifest",
     # asking
     "ask": "rag.query.answering", "search": "rag.query.retrieval", "rank_documents": "rag.query.retrieval",
+    "DocFilter": "rag.query.filters", "parse_filter": "rag.query.filters",
     # encoders and stores (benchmarks measure them directly)
     "Encoder": "rag.embed", "FakeEncoder": "rag.embed", "load_encoder": "rag.embed",
     "create_store": "rag.stores", "open_store": "rag.stores", "choose_faiss_kind": "rag.stores.faiss_store",
@@ -106,6 +107,7 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time names load lazil
     from rag.index.manifest import index_fingerprint, read_manifest
     from rag.index.reader import Index, open_index
     from rag.query.answering import ask
+    from rag.query.filters import DocFilter, parse_filter
     from rag.query.retrieval import rank_documents, search
     from rag.stores import create_store, open_store
     from rag.stores.faiss_store import choose_kind as choose_faiss_kind

@@ -28,6 +28,13 @@ ModeOpt = Annotated[str | None, typer.Option("--mode", help="hybrid | dense | ke
 # The HTTP layer sits above rag and imports it, never the reverse, so it is named, not imported.
 APP_FACTORY = "api.app:create_app"
 JsonFlag = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
+# Filters (rag/query/filters.py): only documents matching every one given are searched.
+DocOpt = Annotated[list[str] | None, typer.Option("--doc", help="only this doc_id (repeatable)")]
+SourceOpt = Annotated[str | None, typer.Option("--source-prefix", help="only sources starting so")]
+FromOpt = Annotated[str | None, typer.Option("--date-from", help="only documents dated on/after (ISO)")]
+ToOpt = Annotated[str | None, typer.Option("--date-to", help="only documents dated on/before (ISO)")]
+AuthorOpt = Annotated[str | None, typer.Option("--author", help="only authors containing this")]
+OutletOpt = Annotated[str | None, typer.Option("--outlet", help="only outlets containing this")]
 
 
 def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -107,17 +114,21 @@ def search(
     mode: ModeOpt = None,
     index_dir: IndexDir = None,
     as_json: JsonFlag = False,
+    doc: DocOpt = None, source_prefix: SourceOpt = None, date_from: FromOpt = None,
+    date_to: ToOpt = None, author: AuthorOpt = None, outlet: OutletOpt = None,
 ) -> None:
     """Show the passages that best match a question.
 
-    Example: rag search "Which generals are negotiating the peace?" -k 3
+    Example: rag search "Which generals are negotiating the peace?" -k 3 --author hersh
     """
-    from rag import open_index
+    from rag import open_index, parse_filter
     from rag import search as run_search
 
     settings = settings_for(index_dir, **{"retrieval.mode": mode, "retrieval.k": k})
+    where = parse_filter(doc_ids=doc, source_prefix=source_prefix, date_from=date_from,
+                         date_to=date_to, author=author, outlet=outlet)
     with open_index(settings) as index_:
-        passages = run_search(index_, question)
+        passages = run_search(index_, question, where=where)
     if as_json:
         print(json.dumps([p.hit() for p in passages], indent=2, ensure_ascii=False))
         return
@@ -138,17 +149,21 @@ def ask(
     mode: ModeOpt = None,
     index_dir: IndexDir = None,
     as_json: JsonFlag = False,
+    doc: DocOpt = None, source_prefix: SourceOpt = None, date_from: FromOpt = None,
+    date_to: ToOpt = None, author: AuthorOpt = None, outlet: OutletOpt = None,
 ) -> None:
     """Answer a question with cited sentences, or say the documents do not answer it.
 
-    Example: rag ask "Who is negotiating the peace between Russia and Ukraine?"
+    Example: rag ask "Who is negotiating the peace between Russia and Ukraine?" --date-from 2023
     """
     from rag import ask as run_ask
-    from rag import open_index
+    from rag import open_index, parse_filter
 
     settings = settings_for(index_dir, **{"retrieval.mode": mode, "answer.passages": k})
+    where = parse_filter(doc_ids=doc, source_prefix=source_prefix, date_from=date_from,
+                         date_to=date_to, author=author, outlet=outlet)
     with open_index(settings) as index_:
-        answer = run_ask(index_, question)
+        answer = run_ask(index_, question, where=where)
     if as_json:
         print(answer.model_dump_json(indent=2))
         return
