@@ -27,6 +27,7 @@ IndexDir = Annotated[Path | None, typer.Option("--index-dir", help="index folder
 ModeOpt = Annotated[str | None, typer.Option("--mode", help="hybrid | dense | keyword")]
 # The HTTP layer sits above rag and imports it, never the reverse, so it is named, not imported.
 APP_FACTORY = "api.app:create_app"
+MCP_MODULE = "api.mcp_server"
 JsonFlag = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
 # Filters (rag/query/filters.py): only documents matching every one given are searched.
 DocOpt = Annotated[list[str] | None, typer.Option("--doc", help="only this doc_id (repeatable)")]
@@ -289,11 +290,57 @@ def evaluate_beir(folder: Path, index_dir: Path | None, json_path: Path | None, 
 
 @app.command()
 @friendly
+def watch(index_dir: IndexDir = None) -> None:
+    """Keep the index in sync with the corpus folders (RAG_CORPUS__PATHS and __UPLOAD_DIR).
+
+    Each change (debounced) rebuilds; only changed text is embedded. A running server swaps the
+    new index in. Example: RAG_CORPUS__PATHS='["docs"]' rag watch
+    """
+    import threading
+
+    from rag import watch_corpus
+
+    settings = settings_for(index_dir)
+    err.print(f"watching {', '.join(map(str, settings.corpus.paths))} (Ctrl-C stops)", highlight=False)
+    watch_corpus(settings, print_build, print_watch_error, threading.Event())
+
+
+def print_build(report: Any, changed: set[str]) -> None:
+    """One line per build, flushed: tests and users follow the watcher through it."""
+    what = f"{len(changed)} changed file(s)" if changed else "initial sync"
+    out.print(f"{what}: {report.documents} documents, {report.chunks} chunks; embedded "
+              f"{report.embedded}, reused {report.reused} in {report.seconds:.1f}s -> {report.path.name}",
+              highlight=False, markup=False)
+    sys.stdout.flush()
+
+
+def print_watch_error(exc: RagError) -> None:
+    err.print(f"not rebuilt: {exc.message}", highlight=False, markup=False)
+
+
+@app.command()
+@friendly
+def mcp(index_dir: IndexDir = None) -> None:
+    """Serve the MCP tools (search, ask, get_document, list_documents) over stdio.
+
+    For a desktop agent's config file: {"command": "rag", "args": ["mcp", "--index-dir", "..."]}
+    """
+    import runpy
+
+    if index_dir is not None:
+        os.environ["RAG_INDEX_DIR"] = str(index_dir)
+    settings_for(index_dir)  # a bad setting fails here, as one line
+    runpy.run_module(MCP_MODULE, run_name="__main__")  # named, not imported: rag never imports api
+
+
+@app.command()
+@friendly
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address [default: 127.0.0.1]")] = None,
     port: Annotated[int | None, typer.Option(help="port [default: 8000]")] = None,
     workers: Annotated[int | None, typer.Option(help="worker processes [default: 1]")] = None,
     index_dir: IndexDir = None,
+    watch_corpus: Annotated[bool, typer.Option("--watch", help="rebuild when the corpus folders change")] = False,
 ) -> None:
     """Serve the HTTP API and the chat page.
 
@@ -312,9 +359,21 @@ def serve(
     out.print(f"chat page: {url}\ntry: curl -s -X POST {url}ask -H 'Content-Type: application/json' "
               "-d '{\"question\": \"Which generals are negotiating the peace?\"}'", highlight=False,
               markup=False)
+    if watch_corpus:
+        start_watcher(settings)
     uvicorn.run(APP_FACTORY, factory=True, host=settings.api.host, port=settings.api.port,
                 workers=settings.api.workers, log_level="info", access_log=False,
                 timeout_graceful_shutdown=10)
+
+
+def start_watcher(settings: Settings) -> None:
+    """`serve --watch`: the watcher in a daemon thread; the server's reloader swaps each build in."""
+    import threading
+
+    from rag import watch_corpus
+
+    threading.Thread(target=watch_corpus, args=(settings, print_build, print_watch_error, threading.Event()),
+                     name="rag-watch", daemon=True).start()
 
 
 def main() -> None:
