@@ -34,6 +34,7 @@ from fastapi.staticfiles import StaticFiles
 from api.errors import install_error_handlers
 from api.documents import live_docs
 from api.live import BodyLimits, LiveIndex
+from api.mcp_server import mount_mcp
 from api.middleware import AccessLog
 from api.openai_routes import v1
 from api.routes import api, public
@@ -76,7 +77,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.api.reload_interval_s > 0:
             reloader = asyncio.create_task(reload_loop(app, settings))
         try:
-            yield
+            async with mcp_sessions():
+                yield
         finally:
             if reloader is not None:
                 reloader.cancel()
@@ -95,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api)
     app.include_router(v1)
     app.include_router(live_docs)
+    mcp_sessions = mount_mcp(app, settings)  # /mcp: the MCP tools over streamable HTTP
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:

@@ -325,12 +325,12 @@ def mcp(index_dir: IndexDir = None) -> None:
 
     For a desktop agent's config file: {"command": "rag", "args": ["mcp", "--index-dir", "..."]}
     """
-    import runpy
+    import importlib
 
     if index_dir is not None:
         os.environ["RAG_INDEX_DIR"] = str(index_dir)
     settings_for(index_dir)  # a bad setting fails here, as one line
-    runpy.run_module(MCP_MODULE, run_name="__main__")  # named, not imported: rag never imports api
+    importlib.import_module(MCP_MODULE).main()  # named, not imported: rag never imports api
 
 
 @app.command()
