@@ -49,7 +49,8 @@ CompletionBody = Annotated[o.CompletionRequest, Depends(valid_completion)]
 
 
 @v1.post("/chat/completions", response_model=o.Completion, summary="OpenAI-compatible cited answer",
-         responses={200: {"content": {"text/event-stream": {"example": "data: {...}\n\ndata: [DONE]\n\n"}}},
+         responses={200: {"content": {"application/json": {"example": o.COMPLETION_EXAMPLE},
+                                      "text/event-stream": {"example": "data: {...}\n\ndata: [DONE]\n\n"}}},
                     **error_responses(401, 413, 422, 500, 503)})
 def completions_route(body: CompletionBody, index: IndexDep, request: Request):
     """The answer to the last user message as an OpenAI chat completion (or, with `stream: true`,
@@ -65,7 +66,9 @@ def completions_route(body: CompletionBody, index: IndexDep, request: Request):
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-@v1.get("/models", response_model=o.ModelList, summary="The one model: extractive cited answers")
+@v1.get("/models", response_model=o.ModelList, summary="The one model: extractive cited answers",
+        responses={200: {"content": {"application/json": {"example": o.MODELS_EXAMPLE}}},
+                   **error_responses(401)})
 def models_route() -> o.ModelList:
     return o.ModelList(data=[o.ModelCard(id=o.MODEL_ID, created=STARTED)])
 

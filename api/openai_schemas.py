@@ -180,3 +180,21 @@ COMPLETION_EXAMPLES = {
         "model": MODEL_ID, "stream": True, "filter": {"author": "hersh", "date_from": "2023-01-01"},
         "messages": [{"role": "user", "content": "Which generals are negotiating the peace?"}]}},
 }
+MODELS_EXAMPLE = {"object": "list", "data": [{"id": MODEL_ID, "object": "model", "created": 1735689600,
+                                               "owned_by": "rag"}]}
+COMPLETION_EXAMPLE = {
+    "id": "chatcmpl-5f0c…", "object": "chat.completion", "created": 1735689600, "model": MODEL_ID,
+    "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None, "message": {
+        "role": "assistant", "refusal": None,
+        "content": "General to General: A Potential Ukraine-Russia Peace Is Being Negotiated in Ukraine by "
+                   "Military Leaders. [1]",
+        "annotations": [{"type": "url_citation", "url_citation": {
+            "start_index": 0, "end_index": 109, "title": "General to General: …",
+            "url": "http://127.0.0.1:8000/documents/000_fa0abe1aae40eff2?start=2&end=106"}}]}}],
+    "usage": {"prompt_tokens": 6, "completion_tokens": 17, "total_tokens": 23},
+    "citations": [{"n": 1, "doc_id": "000_fa0abe1aae40eff2", "title": "General to General: …",
+                   "source": "000_fa0abe1aae40eff2.txt", "start": 2, "end": 106,
+                   "quote": "General to General: A Potential Ukraine-Russia Peace Is Being Negotiated in "
+                            "Ukraine by Military Leaders.", "page": None, "also_in": [], "verified": True}],
+    "abstained": False, "rewritten_question": "Which generals are negotiating the peace?",
+}
