@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from api.schemas import ErrorBody, error_body_example
+
 
 class Refused(BaseModel):
     """A file that was not added, and why (the same reasons `rag index` gives)."""
@@ -50,3 +52,15 @@ UPLOAD_EXAMPLE = {
               "reused": 188, "seconds": 1.9},
 }
 DELETE_EXAMPLE = {"deleted": "grain-deal", "build": UPLOAD_EXAMPLE["build"]}
+
+
+def refusal_responses(*codes: tuple[int, str, str]) -> dict[int | str, dict]:
+    """OpenAPI entries for the statuses only these routes answer (403, 409)."""
+    return {status: {"model": ErrorBody, "description": code,
+                     "content": {"application/json": {"example": error_body_example(code, message)}}}
+            for status, code, message in codes}
+
+
+UPLOADS_OFF = (403, "uploads_disabled", "uploads are off on this server: start it with RAG_CORPUS__UPLOAD_DIR set")
+NOT_UPLOADED = (409, "not_uploaded", "'x' was not uploaded: it comes from a corpus folder (corpus.paths)")
+BUSY = (409, "index_busy", "another 'rag index' is building index; wait for it to finish")

@@ -35,7 +35,7 @@ Files = Annotated[list[UploadFile], File(description="one or more .txt, .md, .ht
 
 @live_docs.post("/documents", response_model=d.UploadOut, summary="Add documents (multipart upload)",
                 responses={200: {"content": {"application/json": {"example": d.UPLOAD_EXAMPLE}}},
-                           **error_responses(401, 413, 422, 500, 503)})
+                           **error_responses(401, 413, 422, 500, 503), **d.refusal_responses(d.UPLOADS_OFF)})
 async def upload_route(files: Files, request: Request, settings: SettingsDep, live: LiveDep) -> d.UploadOut:
     """Adds (or replaces) the files and answers once the index with them is live. Refused files
     are listed with their reason; when every file is refused the answer is 422."""
@@ -58,7 +58,7 @@ async def upload_route(files: Files, request: Request, settings: SettingsDep, li
 
 @live_docs.delete("/documents/{doc_id:path}", response_model=d.DeleteOut, summary="Remove an uploaded document",
                   responses={200: {"content": {"application/json": {"example": d.DELETE_EXAMPLE}}},
-                             **error_responses(401, 404, 500, 503)})
+                             **error_responses(401, 404, 422, 500, 503), **d.refusal_responses(d.NOT_UPLOADED)})
 async def delete_route(doc_id: Annotated[str, Path(description="a doc_id from /documents")],
                        index: IndexDep, settings: SettingsDep, live: LiveDep) -> d.DeleteOut:
     """Deletes an uploaded document's file and answers once the index without it is live."""
