@@ -31,8 +31,8 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.errors import install_error_handlers
 from api.documents import live_docs
+from api.errors import install_error_handlers
 from api.live import BodyLimits, LiveIndex
 from api.mcp_server import mount_mcp
 from api.middleware import AccessLog

@@ -22,8 +22,9 @@ from conftest import Server
 ROOT = Path(__file__).resolve().parents[2]
 ARTICLE = ROOT / "tests" / "data" / "varnhold.txt"
 QUESTION = "How much did the reconstruction of the Varnhold harbor cost?"
-LOAD_QUESTIONS = ["Which generals are negotiating the peace?", "Where did Milley give his speech about "
-                  "negotiations?", "How far had Zaluzhny's troops advanced?", QUESTION]
+LOAD_QUESTIONS = ["Which generals are negotiating the peace?",
+                  "Where did Milley give his speech about negotiations?",
+                  "How far had Zaluzhny's troops advanced?", QUESTION]
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +60,7 @@ class Load:
                 self.latencies.append(time.perf_counter() - started)
                 n += 1
 
-    def __enter__(self) -> Load:
+    def __enter__(self) -> Load:  # noqa: PYI034 - a plain class, never subclassed
         for thread in self.threads:
             thread.start()
         time.sleep(0.5)
@@ -115,7 +116,7 @@ def test_upload_then_delete_swaps_with_zero_failed_requests(live, artifacts):
 
 
 def test_every_refused_file_says_why_and_nothing_lands_outside(live):
-    server, uploads, base = live
+    server, uploads, _ = live
     response = upload(server, ("photo.png", b"\x89PNG..."), ("big.txt", b"word " * 20_000),
                       ("empty.txt", b"  \n"), ("latin1.txt", "caf\xe9 au lait".encode("latin-1")),
                       ("nul.md", b"text\x00more"), ("000_fa0abe1aae40eff2.txt", b"A clash with a seed id."),

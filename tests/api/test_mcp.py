@@ -14,7 +14,6 @@ from pathlib import Path
 import anyio
 import httpx
 import httpx2
-import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
@@ -67,13 +66,13 @@ def test_stdio_transport(seeds_index):
 
 
 def test_http_transport(server):
-    async def run() -> None:
+    async def run() -> dict:
         async with Client(f"{server.url}/mcp") as client:
-            answer = await exercise(client)
-        direct = httpx.post(f"{server.url}/ask", json={"question": QUESTION}, timeout=60).json()
-        assert answer["answer"] == direct["answer"]
+            return await exercise(client)
 
-    anyio.run(run)
+    answer = anyio.run(run)
+    direct = httpx.post(f"{server.url}/ask", json={"question": QUESTION}, timeout=60).json()
+    assert answer["answer"] == direct["answer"]
 
 
 def test_http_transport_needs_the_key_when_set(seeds_index, start_server):

@@ -79,18 +79,18 @@ def test_add_change_delete_are_reflected_within_seconds(watched, artifacts):
     shutil.copy(ARTICLE, docs / "varnhold.txt")
     figures["add_s"] = wait_for_answer(server, lambda a: not a["abstained"] and "48 million" in
                                        a["citations"][0]["quote"])
-    documents, chunks, embedded, reused = wait_for_builds(log, 2)
+    documents, _, embedded, reused = wait_for_builds(log, 2)
     assert documents == 6 and embedded == 8 and reused == 188, builds(log)
 
     (docs / "varnhold.txt").write_text(ARTICLE.read_text().replace("48 million", "52 million"))
     figures["change_s"] = wait_for_answer(server, lambda a: not a["abstained"] and "52 million" in
                                           a["citations"][0]["quote"])
-    documents, chunks, embedded, reused = wait_for_builds(log, 3)
+    documents, _, embedded, _ = wait_for_builds(log, 3)
     assert documents == 6 and 0 < embedded <= 3, builds(log)  # the changed chunk and sentence only
 
     (docs / "varnhold.txt").unlink()
     figures["delete_s"] = wait_for_answer(server, lambda a: a["abstained"])
-    documents, chunks, embedded, reused = wait_for_builds(log, 4)
+    documents, _, embedded, _ = wait_for_builds(log, 4)
     assert documents == 5 and embedded == 0, builds(log)
 
     figures = {k: round(v, 2) for k, v in figures.items()} | {"builds": builds(log)}
