@@ -31,8 +31,12 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from api.documents import live_docs
 from api.errors import install_error_handlers
-from api.middleware import AccessLog, BodyLimit, HostCheck, allowed_hosts
+from api.live import BodyLimits, LiveIndex
+from api.mcp_server import mount_mcp
+from api.middleware import AccessLog, HostCheck, allowed_hosts
+from api.openai_routes import v1
 from api.routes import api, public
 from rag import Index, RagError, Settings, cores, current_build, load_settings, open_index
 
@@ -40,7 +44,6 @@ STATIC = Path(__file__).parent / "static"
 DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"  # swagger-ui-bundle.js, .css, favicon
 DOCS_ASSETS_URL = "/docs-assets"
 log = logging.getLogger("rag.api")
-RETIRE_AFTER_S = 5.0  # a swapped-out index is closed this long after the swap (questions take ms)
 
 DESCRIPTION = """Ask questions of a folder of documents; every answer cites its sources.
 
@@ -74,7 +77,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.api.reload_interval_s > 0:
             reloader = asyncio.create_task(reload_loop(app, settings))
         try:
-            yield
+            async with mcp_sessions():
+                yield
         finally:
             if reloader is not None:
                 reloader.cancel()
@@ -87,9 +91,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.index, app.state.index_error = None, None
+    app.state.live = LiveIndex(app)  # one rebuild or swap at a time (uploads, deletes, reloader)
     install_error_handlers(app)
     app.include_router(public)
     app.include_router(api)
+    app.include_router(v1)
+    app.include_router(live_docs)
+    mcp_sessions = mount_mcp(app, settings)  # /mcp: the MCP tools over streamable HTTP
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
@@ -100,10 +108,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     declare_auth(app, required=settings.api_key is not None)
     # Each middleware added wraps the ones before: AccessLog(CORS(BodyLimit(app))), so the access
     # log sees every response and a 413 still carries CORS headers a browser needs to read it.
-    app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
+    app.add_middleware(BodyLimits, max_bytes=settings.api.max_body_bytes,
+                       upload_bytes=int(settings.api.max_upload_mb * 2**20))
     if settings.api.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.api.cors_origins,
-                           allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"])
+                           allow_methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Content-Type"])
     app.add_middleware(HostCheck, allowed=allowed_hosts(settings))
     app.add_middleware(AccessLog)
     return app
@@ -160,13 +169,11 @@ async def reload_loop(app: FastAPI, settings: Settings) -> None:
         folder = None
         try:
             folder = await asyncio.to_thread(current_build, settings)
-            loaded = app.state.index
-            if folder == failed or (loaded is not None and folder == loaded.folder):
-                continue
-            app.state.index = await asyncio.to_thread(load_index, settings)
-            app.state.index_error = None
-            if loaded is not None:  # requests still using it finish in well under the grace period
-                asyncio.get_running_loop().call_later(RETIRE_AFTER_S, loaded.close)
+            async with app.state.live.lock:  # not while an upload's rebuild is swapping its own in
+                loaded = app.state.index
+                if folder == failed or (loaded is not None and folder == loaded.folder):
+                    continue
+                app.state.live.swap(await asyncio.to_thread(load_index, settings))
         except Exception as exc:  # noqa: BLE001 - a broken build must not stop the reloader
             failed = folder
             message = exc.message if isinstance(exc, RagError) else repr(exc)

@@ -31,7 +31,7 @@ public = APIRouter()
               **s.error_responses(401, 413, 422, 500, 503)})
 def ask_route(body: AskBody, index: IndexDep) -> Answer:
     """Cited sentences from the documents, or `abstained: true` with the closest passages."""
-    return ask(index, body.question, body.k, body.mode)
+    return ask(index, body.question, body.k, body.mode, s.as_filter(body.filter))
 
 
 @api.post("/search", response_model=s.SearchResponse, tags=["answers"], summary="Ranked passages",
@@ -40,7 +40,7 @@ def ask_route(body: AskBody, index: IndexDep) -> Answer:
 def search_route(body: SearchBody, index: IndexDep) -> s.SearchResponse:
     """The best passages for a query, one per near-duplicate group, best first."""
     mode = body.mode or index.settings.retrieval.mode
-    passages = search(index, body.query, body.k, mode)
+    passages = search(index, body.query, body.k, mode, where=s.as_filter(body.filter))
     return s.SearchResponse(query=body.query, mode=mode, passages=[s.SearchHit(**p.hit()) for p in passages])
 
 
@@ -55,7 +55,7 @@ def chat_route(body: ChatBody, index: IndexDep):
     the reply is text/event-stream: `token` events with pieces of the answer text, one
     `citations` event with the full answer JSON, then `done`."""
     rewritten = rewrite_question(body.messages, index.settings.api.max_question_chars)
-    answer = ask(index, rewritten, body.k, body.mode)
+    answer = ask(index, rewritten, body.k, body.mode, s.as_filter(body.filter))
     reply = s.ChatAnswer(**{**answer.model_dump(), "question": body.messages[-1].content},
                          rewritten_question=rewritten)
     if not body.stream:

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from rag import Answer, Mode
+from rag import Answer, DocFilter, Mode, parse_filter
 
 EXAMPLE_QUESTION = "Which generals are negotiating the peace?"
 
@@ -30,11 +30,32 @@ def _non_empty(value: str, what: str) -> str:
     return value
 
 
+class FilterIn(Request):
+    """Only documents matching every condition given are searched (before ranking is cut)."""
+
+    doc_ids: list[str] | None = Field(None, description="only these documents")
+    source_prefix: str | None = Field(None, description="only sources (paths) starting with this")
+    date_from: str | None = Field(None, description="only documents dated on or after (ISO date)")
+    date_to: str | None = Field(None, description="only documents dated on or before (ISO date)")
+    author: str | None = Field(None, description="only authors containing this (any case)")
+    outlet: str | None = Field(None, description="only outlets containing this (any case)")
+
+
+def as_filter(given: FilterIn | None) -> DocFilter | None:
+    """The rag filter for a request's `filter` (a bad date is rag's InputError: 422)."""
+    return parse_filter(**given.model_dump()) if given is not None else None
+
+
+FILTER_FIELD = Field(None, description="restrict to matching documents: doc_ids, source_prefix, "
+                     "date_from, date_to, author, outlet")
+
+
 class AskRequest(Request):
     question: str = Field(description="a question in plain words")
     k: int | None = Field(None, ge=1, description="passages to draw the answer from "
                                                  "(default: settings answer.passages; at most api.max_k)")
     mode: Mode | None = Field(None, description="retrieval mode (default: settings retrieval.mode)")
+    filter: FilterIn | None = FILTER_FIELD
 
     @field_validator("question")
     @classmethod
@@ -47,6 +68,7 @@ class SearchRequest(Request):
     k: int | None = Field(None, ge=1, description="passages returned (default: settings retrieval.k; "
                                                  "at most api.max_k)")
     mode: Mode | None = Field(None, description="retrieval mode (default: settings retrieval.mode)")
+    filter: FilterIn | None = FILTER_FIELD
 
     @field_validator("query")
     @classmethod
@@ -71,6 +93,7 @@ class ChatRequest(Request):
                          "`citations` (the full answer JSON), then `done`")
     k: int | None = Field(None, ge=1)
     mode: Mode | None = None
+    filter: FilterIn | None = FILTER_FIELD
 
     @field_validator("messages")
     @classmethod

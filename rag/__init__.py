@@ -33,8 +33,13 @@ _EXPORTS: dict[str, str] = {
     "Index": "rag.index.reader", "open_index": "rag.index.reader",
     "current_build": "rag.index.layout", "read_manifest": "rag.index.manifest",
     "index_fingerprint": "rag.index.manifest",
+    # live documents: uploads, deletes, watched folders
+    "Upload": "rag.index.live", "check_upload": "rag.index.live", "store_upload": "rag.index.live",
+    "uploaded_file": "rag.index.live", "rebuild_corpus": "rag.index.live", "watch_corpus": "rag.index.live",
+    "corpus_roots": "rag.index.live", "Skipped": "rag.ingest.loaders",
     # asking
     "ask": "rag.query.answering", "search": "rag.query.retrieval", "rank_documents": "rag.query.retrieval",
+    "DocFilter": "rag.query.filters", "parse_filter": "rag.query.filters",
     # encoders and stores (benchmarks measure them directly)
     "Encoder": "rag.embed", "FakeEncoder": "rag.embed", "load_encoder": "rag.embed",
     "create_store": "rag.stores", "open_store": "rag.stores", "choose_faiss_kind": "rag.stores.faiss_store",
@@ -104,9 +109,20 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time names load lazil
         load_corpus,
     )
     from rag.index.layout import current_build
+    from rag.index.live import (
+        Upload,
+        check_upload,
+        corpus_roots,
+        rebuild_corpus,
+        store_upload,
+        uploaded_file,
+        watch_corpus,
+    )
+    from rag.ingest.loaders import Skipped
     from rag.index.manifest import index_fingerprint, read_manifest
     from rag.index.reader import Index, open_index
     from rag.query.answering import ask
+    from rag.query.filters import DocFilter, parse_filter
     from rag.query.retrieval import rank_documents, search
     from rag.stores import create_store, open_store
     from rag.stores.faiss_store import choose_kind as choose_faiss_kind

@@ -11,30 +11,35 @@ import functools
 import json
 import os
 import sys
-from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
+from rag.cli_render import (BarProgress, err, out, print_build, print_gold_report, print_skips,
+                            print_watch_error, progress_bar)
 from rag.config import Settings, load_settings
 from rag.errors import RagError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
                   help="Ask questions of a folder of documents; every answer cites its sources.")
-out = Console(soft_wrap=True, markup=False, emoji=False, highlight=False)
-err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=False)
 
 IndexDir = Annotated[Path | None, typer.Option("--index-dir", help="index folder [default: index/]")]
 ModeOpt = Annotated[str | None, typer.Option("--mode", help="hybrid | dense | keyword")]
 # The HTTP layer sits above rag and imports it, never the reverse, so it is named, not imported.
 APP_FACTORY = "api.app:create_app"
+MCP_MODULE = "api.mcp_server"
 JsonFlag = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
+# Filters (rag/query/filters.py): only documents matching every one given are searched.
+DocOpt = Annotated[list[str] | None, typer.Option("--doc", help="only this doc_id (repeatable)")]
+SourceOpt = Annotated[str | None, typer.Option("--source-prefix", help="only sources starting so")]
+FromOpt = Annotated[str | None, typer.Option("--date-from", help="only documents dated on/after (ISO)")]
+ToOpt = Annotated[str | None, typer.Option("--date-to", help="only documents dated on/before (ISO)")]
+AuthorOpt = Annotated[str | None, typer.Option("--author", help="only authors containing this")]
+OutletOpt = Annotated[str | None, typer.Option("--outlet", help="only outlets containing this")]
 
 
 def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -63,27 +68,6 @@ def settings_for(index_dir: Path | None = None, **overrides: Any) -> Settings:
     return load_settings().with_overrides(**values)
 
 
-class BarProgress:
-    """Adapts rag.Progress to a rich progress bar on stderr."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.task: Any = None
-
-    def stage(self, name: str, total: int) -> None:
-        if self.task is not None:
-            self.progress.update(self.task, completed=self.progress.tasks[self.task].total)
-        self.task = self.progress.add_task(name, total=max(total, 1))
-
-    def advance(self, n: int) -> None:
-        self.progress.advance(self.task, n)
-
-
-def progress_bar() -> Progress:
-    return Progress(TextColumn("{task.description:<34}", markup=False), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=err, transient=False)
-
-
 @app.command()
 @friendly
 def index(
@@ -106,19 +90,6 @@ def index(
     print_skips(report.skipped)
 
 
-def print_skips(skipped: list[Any]) -> None:
-    """Each skipped file with its reason (stderr), then a count per kind of reason (stdout)."""
-    by_kind: dict[str, list[Any]] = defaultdict(list)
-    for skip in skipped:
-        by_kind[skip.kind].append(skip)
-    for kind in sorted(by_kind):
-        for skip in by_kind[kind]:
-            err.print(f"skipped {skip.path}: {skip.reason}")
-    if skipped:
-        counts = ", ".join(f"{kind} {len(items)}" for kind, items in sorted(by_kind.items()))
-        out.print(f"{len(skipped)} file(s) skipped: {counts}")
-
-
 @app.command()
 @friendly
 def search(
@@ -128,17 +99,21 @@ def search(
     mode: ModeOpt = None,
     index_dir: IndexDir = None,
     as_json: JsonFlag = False,
+    doc: DocOpt = None, source_prefix: SourceOpt = None, date_from: FromOpt = None,
+    date_to: ToOpt = None, author: AuthorOpt = None, outlet: OutletOpt = None,
 ) -> None:
     """Show the passages that best match a question.
 
-    Example: rag search "Which generals are negotiating the peace?" -k 3
+    Example: rag search "Which generals are negotiating the peace?" -k 3 --author hersh
     """
-    from rag import open_index
+    from rag import open_index, parse_filter
     from rag import search as run_search
 
     settings = settings_for(index_dir, **{"retrieval.mode": mode, "retrieval.k": k})
+    where = parse_filter(doc_ids=doc, source_prefix=source_prefix, date_from=date_from,
+                         date_to=date_to, author=author, outlet=outlet)
     with open_index(settings) as index_:
-        passages = run_search(index_, question)
+        passages = run_search(index_, question, where=where)
     if as_json:
         print(json.dumps([p.hit() for p in passages], indent=2, ensure_ascii=False))
         return
@@ -159,17 +134,21 @@ def ask(
     mode: ModeOpt = None,
     index_dir: IndexDir = None,
     as_json: JsonFlag = False,
+    doc: DocOpt = None, source_prefix: SourceOpt = None, date_from: FromOpt = None,
+    date_to: ToOpt = None, author: AuthorOpt = None, outlet: OutletOpt = None,
 ) -> None:
     """Answer a question with cited sentences, or say the documents do not answer it.
 
-    Example: rag ask "Who is negotiating the peace between Russia and Ukraine?"
+    Example: rag ask "Who is negotiating the peace between Russia and Ukraine?" --date-from 2023
     """
     from rag import ask as run_ask
-    from rag import open_index
+    from rag import open_index, parse_filter
 
     settings = settings_for(index_dir, **{"retrieval.mode": mode, "answer.passages": k})
+    where = parse_filter(doc_ids=doc, source_prefix=source_prefix, date_from=date_from,
+                         date_to=date_to, author=author, outlet=outlet)
     with open_index(settings) as index_:
-        answer = run_ask(index_, question)
+        answer = run_ask(index_, question, where=where)
     if as_json:
         print(answer.model_dump_json(indent=2))
         return
@@ -279,19 +258,6 @@ def evaluate(
         raise typer.Exit(1)
 
 
-def print_gold_report(report: dict) -> None:
-    table = Table("id", "ok", "cited", "answer", title="questions")
-    for q in report["questions"]:
-        ok = q["hit1"] if q["answerable"] else q["abstained"]
-        cited = ", ".join(d[:12] for d in q["cited"]) or ("refused" if q["abstained"] else "-")
-        table.add_row(Text(str(q["id"])), "yes" if ok else "NO", Text(cited), Text(q["answer"][:70]))
-    out.print(table)
-    summary = Table("metric", "value", title="summary")
-    for key, value in report["summary"].items():
-        summary.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
-    out.print(summary)
-
-
 def evaluate_beir(folder: Path, index_dir: Path | None, json_path: Path | None, limit: int | None) -> None:
     from rag import default_index_dir, format_beir_table, run_beir
 
@@ -309,11 +275,44 @@ def evaluate_beir(folder: Path, index_dir: Path | None, json_path: Path | None, 
 
 @app.command()
 @friendly
+def watch(index_dir: IndexDir = None) -> None:
+    """Keep the index in sync with the corpus folders (RAG_CORPUS__PATHS and __UPLOAD_DIR).
+
+    Each change (debounced) rebuilds; only changed text is embedded. A running server swaps the
+    new index in. Example: RAG_CORPUS__PATHS='["docs"]' rag watch
+    """
+    import threading
+
+    from rag import watch_corpus
+
+    settings = settings_for(index_dir)
+    err.print(f"watching {', '.join(map(str, settings.corpus.paths))} (Ctrl-C stops)", highlight=False)
+    watch_corpus(settings, print_build, print_watch_error, threading.Event())
+
+
+@app.command()
+@friendly
+def mcp(index_dir: IndexDir = None) -> None:
+    """Serve the MCP tools (search, ask, get_document, list_documents) over stdio.
+
+    For a desktop agent's config file: {"command": "rag", "args": ["mcp", "--index-dir", "..."]}
+    """
+    import importlib
+
+    if index_dir is not None:
+        os.environ["RAG_INDEX_DIR"] = str(index_dir)
+    settings_for(index_dir)  # a bad setting fails here, as one line
+    importlib.import_module(MCP_MODULE).main()  # named, not imported: rag never imports api
+
+
+@app.command()
+@friendly
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address [default: 127.0.0.1]")] = None,
     port: Annotated[int | None, typer.Option(help="port [default: 8000]")] = None,
     workers: Annotated[int | None, typer.Option(help="worker processes [default: 1]")] = None,
     index_dir: IndexDir = None,
+    watch_corpus: Annotated[bool, typer.Option("--watch", help="rebuild when the corpus folders change")] = False,
 ) -> None:
     """Serve the HTTP API and the chat page.
 
@@ -335,9 +334,21 @@ def serve(
     out.print(f"chat page: {url}\ntry: curl -s -X POST {url}ask -H 'Content-Type: application/json' "
               "-d '{\"question\": \"Which generals are negotiating the peace?\"}'", highlight=False,
               markup=False)
+    if watch_corpus:
+        start_watcher(settings)
     uvicorn.run(APP_FACTORY, factory=True, host=settings.api.host, port=settings.api.port,
                 workers=settings.api.workers, log_level="info", access_log=False,
                 timeout_graceful_shutdown=10)
+
+
+def start_watcher(settings: Settings) -> None:
+    """`serve --watch`: the watcher in a daemon thread; the server's reloader swaps each build in."""
+    import threading
+
+    from rag import watch_corpus
+
+    threading.Thread(target=watch_corpus, args=(settings, print_build, print_watch_error, threading.Event()),
+                     name="rag-watch", daemon=True).start()
 
 
 def main() -> None:

@@ -37,6 +37,13 @@ class CorpusSettings(Section):
     follow_symlinks: bool = Field(
         False, description="read links whose target is outside the corpus folder (off: skipped)"
     )
+    upload_dir: Path | None = Field(
+        None, description="where POST /documents stores uploads (indexed with `paths`); the API "
+        "writes nowhere else. Unset: uploads are refused"
+    )
+    watch_debounce_ms: int = Field(
+        500, ge=50, description="rag watch / serve --watch: changes within this window make one rebuild"
+    )
 
 
 class CleaningSettings(Section):
@@ -172,6 +179,8 @@ class ApiSettings(Section):
     max_question_chars: int = Field(2000, ge=1)
     max_k: int = Field(20, ge=1)
     max_body_bytes: int = Field(65536, ge=1024)
+    max_upload_mb: float = Field(200.0, gt=0, description="largest POST /documents body (all files); "
+                                 "each file is also held to corpus.max_file_mb")
     max_turns: int = Field(20, ge=1)
     reload_interval_s: float = Field(2.0, ge=0, description="how often to look for a new index")
 

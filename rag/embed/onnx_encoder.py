@@ -17,6 +17,7 @@ of a BERT encoder plus mean pooling is a few lines and needs only `onnx` and `on
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import os
@@ -56,7 +57,11 @@ class OnnxQueryEncoder:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.tokenizer = tokenizer
+        # A copy of its own: a fast tokenizer keeps padding/truncation state between calls, and the
+        # model's tokenizer is shared per process with builds (count_tokens, bulk encoding), which
+        # a server runs while answering (uploads, serve --watch); shared, a question got ragged
+        # batches ("setting an array element with a sequence") and a build other token counts.
+        self.tokenizer = copy.deepcopy(tokenizer)
         self.max_seq_length = max_seq_length
         self._tokenizer_lock = threading.Lock()  # HF fast tokenizers raise "Already borrowed" when shared
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from rag.index.reader import Index
 from rag.query.citations import cite, display_text, verified
+from rag.query.filters import DocFilter
 from rag.query.retrieval import search, validate_query
 from rag.stores import tokenize
 from rag.types import Answer, Mode, Passage, RelatedPassage
@@ -59,8 +60,10 @@ class Candidate:
     vector: np.ndarray
 
 
-def ask(index: Index, question: str, k: int | None = None, mode: Mode | None = None) -> Answer:
-    """Answer `question` from the index: cited sentences, or a refusal when evidence is weak."""
+def ask(index: Index, question: str, k: int | None = None, mode: Mode | None = None,
+        where: DocFilter | None = None) -> Answer:
+    """Answer `question` from the index: cited sentences, or a refusal when evidence is weak;
+    with `where`, only from the documents it allows."""
     question = validate_query(question)
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -69,7 +72,7 @@ def ask(index: Index, question: str, k: int | None = None, mode: Mode | None = N
     vector, names_vector = vectors[0], (vectors[1] if names else None)
     timings["embed_ms"] = _ms(started)
     mark = time.perf_counter()
-    passages = search(index, question, k or index.settings.answer.passages, mode, vector)
+    passages = search(index, question, k or index.settings.answer.passages, mode, vector, where)
     timings["retrieve_ms"] = _ms(mark)
     mark = time.perf_counter()
     candidates = score_sentences(index, question, vector, passages)

@@ -13,20 +13,26 @@ import numpy as np
 
 from rag.errors import InputError
 from rag.index.reader import Index
+from rag.query.filters import DocFilter, allowed_documents, allowed_rows
 from rag.types import Mode, Passage
 
 
 def chunk_scores(index: Index, query: str, mode: Mode, depth: int,
-                 query_vector: np.ndarray | None = None) -> list[tuple[int, float, float | None, float | None]]:
-    """Ranked (chunk row, fused score, dense cosine, BM25 score) for up to `depth` chunks."""
+                 query_vector: np.ndarray | None = None,
+                 allowed: set[str] | None = None) -> list[tuple[int, float, float | None, float | None]]:
+    """Ranked (chunk row, fused score, dense cosine, BM25 score) for up to `depth` chunks; with
+    `allowed` doc ids, both retrievers rank only those documents' chunks (filter before the cut)."""
     dense: dict[int, float] = {}
     keyword: dict[int, float] = {}
+    if allowed is not None and not allowed:
+        return []
     if mode in ("dense", "hybrid"):
         vector = query_vector if query_vector is not None else index.embedder.encode_query(query)
-        ids, scores = index.store.search(vector, depth)
+        ids, scores = index.store.search(vector, depth, doc_ids=allowed)
         dense = dict(zip(ids.tolist(), scores.tolist(), strict=True))
     if mode in ("keyword", "hybrid"):
-        ids, scores = index.keyword.search(query, depth)
+        mask = None if allowed is None else allowed_rows([c.doc_id for c in index.chunks], allowed)
+        ids, scores = index.keyword.search(query, depth, mask)
         keyword = dict(zip(ids.tolist(), scores.tolist(), strict=True))
     if mode == "dense":
         fused = dense
@@ -50,13 +56,15 @@ def rrf(rankings: list[list[int]], weights: list[float], k: int) -> dict[int, fl
 
 
 def search(index: Index, query: str, k: int | None = None, mode: Mode | None = None,
-           query_vector: np.ndarray | None = None) -> list[Passage]:
-    """The `k` best passages for `query`, one per near-duplicate group, best first."""
+           query_vector: np.ndarray | None = None, where: DocFilter | None = None) -> list[Passage]:
+    """The `k` best passages for `query`, one per near-duplicate group, best first; with `where`,
+    only from the documents it allows."""
     query = validate_query(query)
     settings = index.settings.retrieval
     k = k or settings.k
     mode = mode or settings.mode
-    ranked = chunk_scores(index, query, mode, max(settings.candidates, k * 4), query_vector)
+    allowed = allowed_documents(index.documents, where)
+    ranked = chunk_scores(index, query, mode, max(settings.candidates, k * 4), query_vector, allowed)
     passages: list[Passage] = []
     seen_groups: dict[int, Passage] = {}
     for row, score, dense, keyword in ranked:
@@ -64,7 +72,7 @@ def search(index: Index, query: str, k: int | None = None, mode: Mode | None = N
         if chunk.group >= 0 and chunk.group in seen_groups:
             continue
         if chunk.group >= 0:
-            chunk = index.chunks[_preferred_member(index, chunk.group, row)]
+            chunk = index.chunks[_preferred_member(index, chunk.group, row, allowed)]
         doc = index.documents[chunk.doc_id]
         passage = Passage(chunk=chunk, title=doc.display_title, source=doc.source, score=score,
                           dense_score=dense, keyword_score=keyword, rank=len(passages) + 1,
@@ -77,9 +85,12 @@ def search(index: Index, query: str, k: int | None = None, mode: Mode | None = N
     return passages
 
 
-def _preferred_member(index: Index, group: int, hit: int) -> int:
-    """The hit itself if it is from the canonical document, else the canonical chunk."""
+def _preferred_member(index: Index, group: int, hit: int, allowed: set[str] | None = None) -> int:
+    """The hit itself if it is from the canonical document (or the canonical one is filtered
+    out), else the canonical chunk."""
     canonical = index.canonical[group]
+    if allowed is not None and index.chunks[canonical].doc_id not in allowed:
+        return hit
     if index.chunks[hit].doc_id == index.chunks[canonical].doc_id:
         return hit
     return canonical

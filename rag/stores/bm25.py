@@ -77,14 +77,17 @@ class KeywordIndex:
             out[term] = float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
         return out
 
-    def search(self, query: str, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, BM25 scores) of the best `k` chunks with a positive score, best first."""
+    def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, BM25 scores) of the best `k` chunks with a positive score, best first; with
+        `allowed` (a boolean mask over rows) only allowed rows are ranked."""
         tokens = tokenize([query])[0]
         vocab = self.bm25.vocab_dict
         known = [t for t in tokens if t in vocab]
         if not known or self.size == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         scores = self.bm25.get_scores(known)
+        if allowed is not None:
+            scores = np.where(allowed, scores, 0.0)
         k = min(k, self.size)
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]

@@ -42,7 +42,8 @@ SEED = int(os.environ.get("RAG_FUZZ_SEED", "20251122"))
 CHECKS = ["not_a_server_error", "status_code_conformance", "content_type_conformance",
           "response_schema_conformance"]
 OPERATIONS = {"POST /ask", "POST /search", "POST /chat", "GET /documents", "GET /documents/{doc_id}",
-              "GET /health"}
+              "GET /health", "POST /documents", "DELETE /documents/{doc_id}", "POST /v1/chat/completions",
+              "GET /v1/models"}
 
 
 def fuzz(url: str, workdir: Path, max_examples: int, checks: list[str] = CHECKS, seed: int = SEED,

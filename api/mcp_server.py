@@ -1,0 +1,202 @@
+"""The MCP server (official `mcp` SDK, `MCPServer`): tools `search`, `ask`, `get_document`, `list_documents`.
+
+Agents that speak the Model Context Protocol get the same cited answers as the HTTP API, with
+structured results: every passage and citation carries `doc_id`, its span (`start`, `end`), the
+`quote` (exactly the document text at the span) and `verified` (that equality, checked here).
+
+Two transports:
+- stdio: `rag mcp` (for a desktop agent's config file) runs this module, which opens the index of
+  `RAG_INDEX_DIR` once and serves until stdin closes;
+- streamable HTTP at `/mcp` on the API server (`mount_mcp`), answering from the index the server
+  holds at the time of each call (so uploads and reloads apply), behind the API key when one is set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+from collections.abc import Callable
+
+from fastapi import FastAPI
+from mcp.server import MCPServer
+from pydantic import BaseModel, Field
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api.errors import error_bytes
+from api.schemas import FilterIn, as_filter
+from rag import Index, IndexMissing, Mode, Settings, ask, load_settings, open_index, search
+
+INSTRUCTIONS = ("Answers questions from a folder of documents. Every answer sentence cites a span "
+                "(doc_id, start, end) whose quote is exactly the document's text there; refusals "
+                "say the documents do not answer. Use `ask` for answers, `search` for passages.")
+
+
+class Span(BaseModel):
+    """A cited or retrieved span: `quote == text_of(doc_id)[start:end]` when `verified`."""
+
+    doc_id: str
+    title: str
+    source: str
+    start: int
+    end: int
+    quote: str
+    page: int | None = None
+    verified: bool
+
+
+class Passage(Span):
+    rank: int
+    score: float
+    also_in: list[str] = Field(default_factory=list)
+
+
+class SearchResult(BaseModel):
+    query: str
+    passages: list[Passage]
+
+
+class Cited(Span):
+    n: int
+    also_in: list[str] = Field(default_factory=list)
+
+
+class AskResult(BaseModel):
+    question: str
+    answer: str = Field(description="the answer text with [n] markers")
+    abstained: bool = Field(description="true when the documents do not answer the question")
+    citations: list[Cited]
+
+
+class DocumentText(BaseModel):
+    doc_id: str
+    title: str
+    source: str
+    chars: int
+    text: str = Field(description="the whole text, or the span with `context` characters each side")
+    span: Span | None = Field(None, description="the requested span, when start and end are given")
+
+
+class DocumentInfo(BaseModel):
+    doc_id: str
+    title: str
+    source: str
+    author: str | None
+    date: str | None
+    outlet: str | None
+    chars: int
+
+
+class DocumentListing(BaseModel):
+    count: int
+    documents: list[DocumentInfo]
+
+
+def span(index: Index, doc_id: str, start: int, end: int, quote: str, **extra: object) -> dict:
+    """The fields of a Span, with `verified` checked against the document text."""
+    doc = index.documents[doc_id]
+    return {"doc_id": doc_id, "title": doc.display_title, "source": doc.source, "start": start,
+            "end": end, "quote": quote, "verified": doc.text[start:end] == quote, **extra}
+
+
+def build_mcp(current: Callable[[], Index]) -> MCPServer:
+    """The four tools, answering from whatever index `current()` returns at each call."""
+    server = MCPServer("rag", instructions=INSTRUCTIONS)
+
+    @server.tool(name="search")  # the Python names would shadow rag's search and ask
+    def search_tool(query: str, k: int = 5, mode: Mode | None = None,
+                    filter: FilterIn | None = None) -> SearchResult:
+        """Ranked passages for a query, with their spans; `filter` restricts the documents."""
+        index = current()
+        passages = search(index, query, min(max(k, 1), 50), mode, where=as_filter(filter))
+        return SearchResult(query=query, passages=[Passage(**span(
+            index, p.chunk.doc_id, p.chunk.start, p.chunk.end, p.chunk.text, page=p.chunk.page,
+            rank=p.rank, score=round(p.score, 6), also_in=p.also_in)) for p in passages])
+
+    @server.tool(name="ask")
+    def ask_tool(question: str, mode: Mode | None = None, filter: FilterIn | None = None) -> AskResult:
+        """A cited answer (every sentence with a verified span) or a refusal (`abstained`)."""
+        index = current()
+        answer = ask(index, question, None, mode, as_filter(filter))
+        return AskResult(question=answer.question, answer=answer.answer, abstained=answer.abstained,
+                         citations=[Cited(**span(index, c.doc_id, c.start, c.end, c.quote, page=c.page,
+                                                 n=c.n, also_in=c.also_in)) for c in answer.citations])
+
+    @server.tool()
+    def get_document(doc_id: str, start: int | None = None, end: int | None = None,
+                     context: int = 400) -> DocumentText:
+        """A document's text; with `start` and `end` (a citation's span), that span and `context`
+        characters either side."""
+        index = current()
+        doc = index.documents.get(doc_id)
+        if doc is None:
+            raise ValueError(f"no document {doc_id!r}; list_documents lists them")
+        if start is None or end is None:
+            return DocumentText(doc_id=doc_id, title=doc.display_title, source=doc.source,
+                                chars=len(doc.text), text=doc.text)
+        if not 0 <= start < end <= len(doc.text):
+            raise ValueError(f"need 0 <= start < end <= {len(doc.text)}; got start={start}, end={end}")
+        window = doc.text[max(0, start - max(context, 0)):end + max(context, 0)]
+        return DocumentText(doc_id=doc_id, title=doc.display_title, source=doc.source, chars=len(doc.text),
+                            text=window, span=Span(**span(index, doc_id, start, end, doc.text[start:end],
+                                                          page=doc.page_at(start))))
+
+    @server.tool()
+    def list_documents() -> DocumentListing:
+        """Every document in the index, with its metadata."""
+        docs = sorted(current().documents.values(), key=lambda d: d.doc_id)
+        return DocumentListing(count=len(docs), documents=[DocumentInfo(
+            doc_id=d.doc_id, title=d.display_title, source=d.source, author=d.author, date=d.date,
+            outlet=d.outlet, chars=len(d.text)) for d in docs])
+
+    return server
+
+
+class BearerGate:
+    """The API-key rule of the HTTP routes, for the MCP endpoint (a plain ASGI app)."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.key = settings.api_key.get_secret_value().encode() if settings.api_key else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.key is not None and scope["type"] == "http":
+            header = dict(scope["headers"]).get(b"authorization", b"")
+            scheme, _, given = header.partition(b" ")
+            if scheme.lower() != b"bearer" or not hmac.compare_digest(given.strip(), self.key):
+                body = error_bytes("unauthorized", "this server needs an API key: send the header "
+                                   "'Authorization: Bearer <key>' (RAG_API_KEY)")
+                await send({"type": "http.response.start", "status": 401, "headers": [
+                    (b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def mount_mcp(app: FastAPI, settings: Settings) -> Callable[[], contextlib.AbstractAsyncContextManager]:
+    """Serve the tools at `/mcp` (streamable HTTP); returns the context the app's lifespan must
+    enter (the SDK's session manager)."""
+    def current() -> Index:
+        index = app.state.index
+        if index is None:
+            raise IndexMissing("no index is loaded; build one with 'rag index'")
+        return index
+
+    server = build_mcp(current)
+    http = server.streamable_http_app(streamable_http_path="/mcp", host=settings.api.host)
+    for route in http.routes:
+        if isinstance(route, Route) and route.path == "/mcp":
+            app.router.routes.append(Route("/mcp", BearerGate(route.app, settings), methods=route.methods))
+    return server.session_manager.run
+
+
+def main() -> None:
+    """`rag mcp`: the tools over stdio, from the index of `RAG_INDEX_DIR`."""
+    settings = load_settings()
+    with open_index(settings) as index:
+        index.embedder.encode_query("warm up")
+        build_mcp(lambda: index).run("stdio")
+
+
+if __name__ == "__main__":
+    main()

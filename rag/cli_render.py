@@ -1,0 +1,81 @@
+"""What the CLI prints: progress bars, skip summaries, report tables. Verbatim text only.
+
+Both consoles have markup, emoji and highlighting off: document text and quotes are printed
+exactly as they are in the documents (`root:x:0:0` stays that, not an emoji).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import defaultdict
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from rag.errors import RagError
+
+out = Console(soft_wrap=True, markup=False, emoji=False, highlight=False)
+err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=False)
+
+
+class BarProgress:
+    """Adapts rag.Progress to a rich progress bar on stderr."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task: Any = None
+
+    def stage(self, name: str, total: int) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, completed=self.progress.tasks[self.task].total)
+        self.task = self.progress.add_task(name, total=max(total, 1))
+
+    def advance(self, n: int) -> None:
+        self.progress.advance(self.task, n)
+
+
+def progress_bar() -> Progress:
+    return Progress(TextColumn("{task.description:<34}", markup=False), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=err, transient=False)
+
+
+def print_skips(skipped: list[Any]) -> None:
+    """Each skipped file with its reason (stderr), then a count per kind of reason (stdout)."""
+    by_kind: dict[str, list[Any]] = defaultdict(list)
+    for skip in skipped:
+        by_kind[skip.kind].append(skip)
+    for kind in sorted(by_kind):
+        for skip in by_kind[kind]:
+            err.print(f"skipped {skip.path}: {skip.reason}")
+    if skipped:
+        counts = ", ".join(f"{kind} {len(items)}" for kind, items in sorted(by_kind.items()))
+        out.print(f"{len(skipped)} file(s) skipped: {counts}")
+
+
+def print_gold_report(report: dict) -> None:
+    table = Table("id", "ok", "cited", "answer", title="questions")
+    for q in report["questions"]:
+        ok = q["hit1"] if q["answerable"] else q["abstained"]
+        cited = ", ".join(d[:12] for d in q["cited"]) or ("refused" if q["abstained"] else "-")
+        table.add_row(Text(str(q["id"])), "yes" if ok else "NO", Text(cited), Text(q["answer"][:70]))
+    out.print(table)
+    summary = Table("metric", "value", title="summary")
+    for key, value in report["summary"].items():
+        summary.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    out.print(summary)
+
+
+def print_build(report: Any, changed: set[str]) -> None:
+    """One line per build, flushed: tests and users follow the watcher through it."""
+    what = f"{len(changed)} changed file(s)" if changed else "initial sync"
+    out.print(f"{what}: {report.documents} documents, {report.chunks} chunks; embedded "
+              f"{report.embedded}, reused {report.reused} in {report.seconds:.1f}s -> {report.path.name}",
+              highlight=False, markup=False)
+    sys.stdout.flush()
+
+
+def print_watch_error(exc: RagError) -> None:
+    err.print(f"not rebuilt: {exc.message}", highlight=False, markup=False)
