@@ -268,7 +268,7 @@ def _outlet_footer(line: str) -> str | None:
     if not match:
         return None
     value = match.group(1).rstrip()
-    return value[:-1] if value.endswith(".") else value
+    return value.removesuffix(".")
 
 
 def _first(pattern: re.Pattern[str] | Callable[[str], str | None], lines: list[str]) -> str | None:
