@@ -23,6 +23,8 @@ from conftest import ROOT
 from api.chat import rewrite_question, salient_terms
 from rag import ConfigError, load_settings
 
+pytestmark = pytest.mark.slow  # real model, index, server, CLI process or browser (not in make test-fast)
+
 
 @dataclass
 class Turn:

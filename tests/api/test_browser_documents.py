@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTICLE = ROOT / "tests" / "data" / "varnhold.txt"
 QUESTION = "How much did the reconstruction of the Varnhold harbor cost?"
 
-pytestmark = [pytest.mark.browser,
+pytestmark = [pytest.mark.slow, pytest.mark.browser,
               pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium; browser tests skipped")]
 
 DROP = """([name, text]) => {

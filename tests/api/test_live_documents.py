@@ -19,6 +19,8 @@ import httpx
 import pytest
 from conftest import Server
 
+pytestmark = pytest.mark.slow  # real model, index, server, CLI process or browser (not in make test-fast)
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTICLE = ROOT / "tests" / "data" / "varnhold.txt"
 QUESTION = "How much did the reconstruction of the Varnhold harbor cost?"

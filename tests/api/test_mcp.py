@@ -7,6 +7,8 @@ checked against the document text.
 
 from __future__ import annotations
 
+import pytest
+
 import os
 import sys
 from pathlib import Path
@@ -16,6 +18,8 @@ import httpx
 import httpx2
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+
+pytestmark = pytest.mark.slow  # real model, index, server, CLI process or browser (not in make test-fast)
 
 ROOT = Path(__file__).resolve().parents[2]
 QUESTION = "Which generals are negotiating the peace?"

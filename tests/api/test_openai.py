@@ -11,6 +11,8 @@ import httpx
 import pytest
 from conftest import Server
 
+pytestmark = pytest.mark.slow  # real model, index, server, CLI process or browser (not in make test-fast)
+
 openai = pytest.importorskip("openai")
 
 QUESTION = "Which generals are negotiating the peace?"

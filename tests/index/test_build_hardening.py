@@ -52,7 +52,7 @@ def assert_one_line_error(run: subprocess.CompletedProcess, *words: str) -> None
 
 
 def test_a_build_open_in_a_live_process_is_not_pruned(tmp_path):
-    settings = load_settings(index_dir=tmp_path / "index")
+    settings = load_settings(index_dir=tmp_path / "index").with_overrides(**{"embedding.model": "fake-hash"})
     corpus = small_corpus(tmp_path / "corpus")
     encoder = FakeEncoder()
     build_index(settings, [corpus], encoder=encoder)
@@ -69,7 +69,7 @@ def test_a_build_open_in_a_live_process_is_not_pruned(tmp_path):
 
 
 def test_a_lease_of_a_dead_process_or_a_copied_folder_does_not_pin_a_build(tmp_path):
-    settings = load_settings(index_dir=tmp_path / "index")
+    settings = load_settings(index_dir=tmp_path / "index").with_overrides(**{"embedding.model": "fake-hash"})
     corpus = small_corpus(tmp_path / "corpus")
     encoder = FakeEncoder()
     build_index(settings, [corpus], encoder=encoder)
@@ -86,7 +86,7 @@ def test_a_lease_of_a_dead_process_or_a_copied_folder_does_not_pin_a_build(tmp_p
 def test_a_full_disk_while_writing_a_build_is_a_storage_error(tmp_path, monkeypatch):
     import rag.index.layout as layout
 
-    settings = load_settings(index_dir=tmp_path / "index")
+    settings = load_settings(index_dir=tmp_path / "index").with_overrides(**{"embedding.model": "fake-hash"})
     corpus = small_corpus(tmp_path / "corpus")
     encoder = FakeEncoder()
     build_index(settings, [corpus], encoder=encoder)
@@ -117,6 +117,7 @@ def test_an_unwritable_report_path_is_a_storage_error(tmp_path):
         write_report({"summary": {}}, blocker / "report.json")
 
 
+@pytest.mark.slow  # a CLI subprocess loads the real model
 def test_cli_disk_full_and_damaged_cache_are_one_line(tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -135,8 +136,9 @@ def test_cli_disk_full_and_damaged_cache_are_one_line(tmp_path):
     assert_one_line_error(run, "embedding cache", "delete the file")
 
 
+@pytest.mark.slow  # a CLI subprocess loads the real model
 def test_cli_info_on_a_manifest_missing_keys_is_one_line(tmp_path):
-    settings = load_settings(index_dir=tmp_path / "index")
+    settings = load_settings(index_dir=tmp_path / "index").with_overrides(**{"embedding.model": "fake-hash"})
     build_index(settings, [small_corpus(tmp_path / "corpus")], encoder=FakeEncoder())
     manifest = current_build(settings) / "manifest.json"
     data = json.loads(manifest.read_text())
@@ -146,6 +148,7 @@ def test_cli_info_on_a_manifest_missing_keys_is_one_line(tmp_path):
     assert_one_line_error(run, "counts", "model.dimension", "rag index")
 
 
+@pytest.mark.slow  # a CLI subprocess loads the real model
 def test_cli_eval_json_to_an_unwritable_path_is_one_line(seeds_index, tmp_path):
     gold = tmp_path / "gold.jsonl"
     gold.write_text(json.dumps({"id": "q1", "question": "Which generals are negotiating the peace?",
@@ -157,6 +160,7 @@ def test_cli_eval_json_to_an_unwritable_path_is_one_line(seeds_index, tmp_path):
     assert_one_line_error(run, "cannot write the report", "--json")
 
 
+@pytest.mark.slow  # a CLI subprocess loads the real model
 def test_cli_search_prints_document_text_verbatim(tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()

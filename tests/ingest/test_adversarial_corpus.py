@@ -7,6 +7,8 @@ or served (/documents and search).
 
 from __future__ import annotations
 
+import pytest
+
 import io
 import os
 import re
@@ -17,6 +19,8 @@ from pathlib import Path
 
 import httpx
 from corpus_tools import ROOT, SEED_IDS, copy_seeds, make_pdf
+
+pytestmark = pytest.mark.slow  # real model, index, server, CLI process or browser (not in make test-fast)
 
 GOOD = "The lighthouse keeper counted {n} ships passing the northern cape in a single night.\n"
 SECRET = "SECRET-OUTSIDE-7f3a root:x:0:0:root:/root:/bin/bash\n"

@@ -69,6 +69,7 @@ def test_parse_filter_drops_empty_values_and_names_bad_ones():
         parse_filter(date_to="12/01/2023")
 
 
+@pytest.mark.slow  # a CLI subprocess loads the real model
 def test_cli_flags(seeds_index):
     env = {**os.environ, "RAG_INDEX_DIR": str(seeds_index.index_dir)}
     out = subprocess.run([sys.executable, "-m", "rag.cli", "search", QUESTION, "--json", "-k", "4",
