@@ -16,6 +16,8 @@ import pytest
 
 from rag import DocFilter, InputError, ask, parse_filter, search
 
+pytestmark = pytest.mark.slow  # the real seeds index, the CLI and a server (not in make test-fast)
+
 ROOT = Path(__file__).resolve().parents[2]
 QUESTION = "Which generals are negotiating the peace?"
 HERSH = {"000_fa0abe1aae40eff2", "001_ba8a69dfa45ae580"}
@@ -69,7 +71,6 @@ def test_parse_filter_drops_empty_values_and_names_bad_ones():
         parse_filter(date_to="12/01/2023")
 
 
-@pytest.mark.slow  # a CLI subprocess loads the real model
 def test_cli_flags(seeds_index):
     env = {**os.environ, "RAG_INDEX_DIR": str(seeds_index.index_dir)}
     out = subprocess.run([sys.executable, "-m", "rag.cli", "search", QUESTION, "--json", "-k", "4",
