@@ -271,7 +271,11 @@ def test_load_test_refuses_non_loopback_targets():
 
 PUBLIC = {"/", "/health", "/docs", "/openapi.json", "/static/app.js", "/docs-assets/swagger-ui.css"}
 BODIES = {"/ask": {"question": QUESTION}, "/search": {"query": QUESTION},
-          "/chat": {"messages": [{"role": "user", "content": QUESTION}]}}
+          "/chat": {"messages": [{"role": "user", "content": QUESTION}]},
+          "/v1/chat/completions": {"messages": [{"role": "user", "content": QUESTION}]}}
+# With the right key a request reaches its route, which may still judge it: this upload sends no
+# files (422) and a seed document was not uploaded, so it cannot be deleted (409).
+JUDGED = {("POST", "/documents"): {422}, ("DELETE", f"/documents/{SEED_DOC}"): {409}}
 BAD_AUTH = [None, "Bearer wrong-key", f"Bearer {KEY}x", f"Bearer {KEY[:-1]}", f"Basic {KEY}", f"Token {KEY}",
             KEY, "Bearer", f"Bearer{KEY}", f"{KEY} Bearer", f"Bearer  {KEY}x"]
 
@@ -311,7 +315,7 @@ def test_every_route_but_the_public_ones_needs_the_bearer_key(keyed):
                 assert "Authorization: Bearer" in error["message"] and KEY not in error["message"]
                 assert response.headers["www-authenticate"] == "Bearer"
             good = http.request(method, path, json=body, headers={"Authorization": f"Bearer {KEY}"})
-            assert good.status_code == 200, (method, path, good.text[:300])
+            assert good.status_code in JUDGED.get((method, path), {200}), (method, path, good.text[:300])
         for path in PUBLIC:
             assert http.get(path).status_code == 200, path
 
