@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_browser import ARGS, CHROMIUM, ask_on_page, open_page
+from test_browser import CHROMIUM, ask_on_page, browser, open_page  # noqa: F401  (browser: the shared fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTICLE = ROOT / "tests" / "data" / "varnhold.txt"
@@ -25,16 +25,6 @@ DROP = """([name, text]) => {
   document.getElementById("drop").dispatchEvent(new DragEvent("drop", {dataTransfer: data, bubbles: true,
                                                                        cancelable: true}));
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        yield instance
-        instance.close()
 
 
 @pytest.fixture(scope="module")
