@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS: dict[str, str] = {
     # settings, records, errors
     "Settings": "rag.config", "load_settings": "rag.config", "EmbeddingSettings": "rag.config",
-    "VectorSettings": "rag.config", "ApiSettings": "rag.config",
+    "VectorSettings": "rag.config", "ApiSettings": "rag.config", "GeneratorSettings": "rag.config",
     "Answer": "rag.types", "Citation": "rag.types", "Passage": "rag.types", "Document": "rag.types",
-    "Chunk": "rag.types", "RelatedPassage": "rag.types", "Mode": "rag.types",
+    "Chunk": "rag.types", "RelatedPassage": "rag.types", "Mode": "rag.types", "Style": "rag.types",
     "RagError": "rag.errors", "ConfigError": "rag.errors", "InputError": "rag.errors",
     "IndexMissing": "rag.errors", "IndexMismatch": "rag.errors", "IndexBusy": "rag.errors",
     "IndexCorrupt": "rag.errors", "NothingIndexed": "rag.errors", "NotFound": "rag.errors",
@@ -40,6 +40,10 @@ _EXPORTS: dict[str, str] = {
     # asking
     "ask": "rag.query.answering", "search": "rag.query.retrieval", "rank_documents": "rag.query.retrieval",
     "DocFilter": "rag.query.filters", "parse_filter": "rag.query.filters",
+    # generated answers: streamed events, verification, counts for evaluation
+    "ask_stream": "rag.query.streaming", "GeneratedSentence": "rag.query.generation",
+    "FinalAnswer": "rag.query.generation", "generation_counts": "rag.query.generation",
+    "shown_sentences": "rag.query.generation", "verify_sentence": "rag.query.verify",
     # encoders and stores (benchmarks measure them directly)
     "Encoder": "rag.embed", "FakeEncoder": "rag.embed", "load_encoder": "rag.embed",
     "create_store": "rag.stores", "open_store": "rag.stores", "choose_faiss_kind": "rag.stores.faiss_store",
@@ -70,7 +74,14 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and editors; at run time names load lazily above
-    from rag.config import ApiSettings, EmbeddingSettings, Settings, VectorSettings, load_settings
+    from rag.config import (
+        ApiSettings,
+        EmbeddingSettings,
+        GeneratorSettings,
+        Settings,
+        VectorSettings,
+        load_settings,
+    )
     from rag.embed import Encoder, FakeEncoder, load_encoder
     from rag.errors import (
         ConfigError,
@@ -123,7 +134,10 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time names load lazil
     from rag.index.reader import Index, open_index
     from rag.query.answering import ask
     from rag.query.filters import DocFilter, parse_filter
+    from rag.query.generation import FinalAnswer, GeneratedSentence, generation_counts, shown_sentences
     from rag.query.retrieval import rank_documents, search
+    from rag.query.streaming import ask_stream
+    from rag.query.verify import verify_sentence
     from rag.stores import create_store, open_store
     from rag.stores.faiss_store import choose_kind as choose_faiss_kind
-    from rag.types import Answer, Chunk, Citation, Document, Mode, Passage, RelatedPassage
+    from rag.types import Answer, Chunk, Citation, Document, Mode, Passage, RelatedPassage, Style

@@ -161,6 +161,47 @@ class AnswerSettings(Section):
     same_sentence_cosine: float = Field(0.95, description="a runner-up this close to a chosen one repeats it")
 
 
+class GeneratorSettings(Section):
+    """Optional generated answers from an OpenAI-compatible server (rag/query/generation.py).
+
+    Off until `base_url` is set. Passages are sent to that server, so they leave this machine only
+    when it is a remote one. Every generated sentence is checked against a verbatim quote
+    (rag/query/verify.py) before it is shown.
+    """
+
+    base_url: str = Field(
+        "", description="the server's OpenAI-compatible root, e.g. http://127.0.0.1:8080/v1 "
+        "(llama-server), http://127.0.0.1:11434/v1 (Ollama); empty: generation is off"
+    )
+    model: str = Field("local", description="model name sent to the server (Ollama needs the real one)")
+    api_key: SecretStr | None = Field(None, description="bearer key for the server, when it needs one")
+    timeout_s: float = Field(
+        30.0, gt=0, le=600, description="a generated answer, retry included, takes at most this long; "
+        "past it the extractive answer is returned (fallback 'timeout')"
+    )
+    max_tokens: int = Field(512, ge=16, le=8192, description="tokens the model may generate per attempt")
+    temperature: float = Field(0.0, ge=0, le=2)
+    default_style: Literal["extractive", "generated"] = Field(
+        "extractive", description="answer style when a request names none"
+    )
+    response_format: Literal["json_schema", "json_object"] = Field(
+        "json_schema", description="json_schema: the answer schema is sent (llama.cpp, vLLM and "
+        "Ollama enforce it); json_object for servers that only know JSON mode"
+    )
+    max_sentences: int = Field(6, ge=1, le=20, description="generated sentences considered at most")
+    passage_chars: int = Field(1500, ge=200, description="each passage is cut to this many characters "
+                               "in the prompt")
+    min_quote_words: int = Field(3, ge=1, description="shorter quotes support nothing")
+    support_cosine: float = Field(
+        0.55, ge=-1, le=1, description="a sentence is kept only when its cosine to its quote (the "
+        "index's embedding model) is at least this; calibrated on the seeds (eval/README.md)"
+    )
+    ask_when_refused: bool = Field(
+        False, description="also ask the model when the extractive scorer refuses (weak evidence); "
+        "off: that refusal stands (fallback 'refused')"
+    )
+
+
 class ApiSettings(Section):
     """HTTP service limits and exposure."""
 
@@ -203,6 +244,7 @@ class Settings(BaseSettings):
     vectors: VectorSettings = VectorSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     answer: AnswerSettings = AnswerSettings()
+    generator: GeneratorSettings = GeneratorSettings()
     api: ApiSettings = ApiSettings()
 
     @field_validator("api_key")
@@ -227,6 +269,8 @@ class Settings(BaseSettings):
             data["api_key"] = self.api_key.get_secret_value()
         if self.vectors.milvus_token is not None:
             data["vectors"]["milvus_token"] = self.vectors.milvus_token.get_secret_value()
+        if self.generator.api_key is not None:
+            data["generator"]["api_key"] = self.generator.api_key.get_secret_value()
         for key, value in dotted.items():
             if value is None:
                 continue

@@ -13,6 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field
 Mode = Literal["hybrid", "dense", "keyword"]
 """Retrieval mode: dense and keyword fused (hybrid), or either alone."""
 
+Style = Literal["extractive", "generated"]
+"""Answer style: quoted source sentences (extractive), or a model's sentences each checked
+against a verbatim quote (generated)."""
+
 
 class Record(BaseModel):
     """Base for every record: unknown fields are an error, not silently kept."""
@@ -144,3 +148,9 @@ class Answer(Record):
     citations: list[Citation] = Field(default_factory=list)
     related: list[RelatedPassage] = Field(default_factory=list)
     timings_ms: dict[str, float] = Field(default_factory=dict)
+    style: Style = Field("extractive", description="how this answer was made: quoted sentences, or "
+                         "a model's sentences each verified against its quote")
+    dropped: int = Field(0, description="generated sentences rejected by the verifier (not shown)")
+    fallback: str | None = Field(
+        None, description="why a generated answer was asked for but this one is extractive: "
+        "'disabled', 'timeout', 'unreachable', 'malformed', 'nothing verified', 'refused', ...")

@@ -27,9 +27,10 @@ import numpy as np
 from rag.index.reader import Index
 from rag.query.citations import cite, display_text, verified
 from rag.query.filters import DocFilter
+from rag.query.generation import generate_answer
 from rag.query.retrieval import search, validate_query
 from rag.stores import tokenize
-from rag.types import Answer, Mode, Passage, RelatedPassage
+from rag.types import Answer, Mode, Passage, RelatedPassage, Style
 
 REFUSAL = "The documents do not say. I found nothing in them that answers this question."
 QUESTION_FRAME = {"say", "said", "doe", "whi", "accord", "mention", "describ", "report", "tell", "told"}
@@ -61,9 +62,12 @@ class Candidate:
 
 
 def ask(index: Index, question: str, k: int | None = None, mode: Mode | None = None,
-        where: DocFilter | None = None) -> Answer:
+        where: DocFilter | None = None, style: Style | None = None) -> Answer:
     """Answer `question` from the index: cited sentences, or a refusal when evidence is weak;
-    with `where`, only from the documents it allows."""
+    with `where`, only from the documents it allows. In `style` "generated" (default:
+    `settings.generator.default_style`) a model writes the answer from the same passages and
+    every sentence is verified against its quote (`rag.query.generation`); the extractive answer
+    is computed first either way, as the fallback."""
     question = validate_query(question)
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -90,6 +94,8 @@ def ask(index: Index, question: str, k: int | None = None, mode: Mode | None = N
     timings["answer_ms"] = _ms(mark)
     timings["total_ms"] = _ms(started)
     answer.timings_ms = timings
+    if (style or index.settings.generator.default_style) == "generated":
+        return generate_answer(index, question, passages, answer)
     return answer
 
 

@@ -1,0 +1,33 @@
+"""An answer as a stream of events, for clients that show generated sentences as they are verified.
+
+`ask_stream` yields `GeneratedSentence` events (a verified sentence with its citation) while the
+model writes, then one `FinalAnswer` with the same `Answer` that `ask` returns. An extractive answer
+is a single `FinalAnswer`. The chat route turns these into server-sent events.
+
+It sits above `answering` (which dispatches non-streamed generated answers to `generation`) and
+retrieves the passages for the model with the same call `ask` makes: a few milliseconds, spent
+only in generated style.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from rag.index.reader import Index
+from rag.query.answering import ask
+from rag.query.filters import DocFilter
+from rag.query.generation import FinalAnswer, GenerationEvent, stream_generated
+from rag.query.retrieval import search, validate_query
+from rag.types import Mode, Style
+
+
+def ask_stream(index: Index, question: str, k: int | None = None, mode: Mode | None = None,
+               where: DocFilter | None = None, style: Style | None = None) -> Iterator[GenerationEvent]:
+    """`ask` as events: verified sentences as they come (generated style), then `FinalAnswer`."""
+    question = validate_query(question)
+    extractive = ask(index, question, k, mode, where, style="extractive")
+    if (style or index.settings.generator.default_style) != "generated":
+        yield FinalAnswer(extractive)
+        return
+    passages = search(index, question, k or index.settings.answer.passages, mode, where=where)
+    yield from stream_generated(index, question, passages, extractive)
