@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import error_bytes
 from api.schemas import FilterIn, as_filter
-from rag import Index, IndexMissing, Mode, Settings, ask, load_settings, open_index, search
+from rag import Index, IndexMissing, Mode, Settings, Style, ask, load_settings, open_index, search
 
 INSTRUCTIONS = ("Answers questions from a folder of documents. Every answer sentence cites a span "
                 "(doc_id, start, end) whose quote is exactly the document's text there; refusals "
@@ -66,6 +66,10 @@ class AskResult(BaseModel):
     answer: str = Field(description="the answer text with [n] markers")
     abstained: bool = Field(description="true when the documents do not answer the question")
     citations: list[Cited]
+    style: Style = Field("extractive", description="extracted sentences, or generated and verified")
+    dropped: int = Field(0, description="generated sentences the verifier rejected (not shown)")
+    fallback: str | None = Field(None, description="why a generated answer was asked for but this one "
+                                 "is extractive")
 
 
 class DocumentText(BaseModel):
@@ -114,13 +118,17 @@ def build_mcp(current: Callable[[], Index]) -> MCPServer:
             rank=p.rank, score=round(p.score, 6), also_in=p.also_in)) for p in passages])
 
     @server.tool(name="ask")
-    def ask_tool(question: str, mode: Mode | None = None, filter: FilterIn | None = None) -> AskResult:
-        """A cited answer (every sentence with a verified span) or a refusal (`abstained`)."""
+    def ask_tool(question: str, mode: Mode | None = None, filter: FilterIn | None = None,
+                 answer: Style | None = None) -> AskResult:
+        """A cited answer (every sentence with a verified span) or a refusal (`abstained`).
+        `answer: "generated"` has the configured model write it, each sentence verified against
+        its quote (extractive, with `fallback`, when that fails)."""
         index = current()
-        answer = ask(index, question, None, mode, as_filter(filter))
-        return AskResult(question=answer.question, answer=answer.answer, abstained=answer.abstained,
+        result = ask(index, question, None, mode, as_filter(filter), answer)
+        return AskResult(question=result.question, answer=result.answer, abstained=result.abstained,
+                         style=result.style, dropped=result.dropped, fallback=result.fallback,
                          citations=[Cited(**span(index, c.doc_id, c.start, c.end, c.quote, page=c.page,
-                                                 n=c.n, also_in=c.also_in)) for c in answer.citations])
+                                                 n=c.n, also_in=c.also_in)) for c in result.citations])
 
     @server.tool()
     def get_document(doc_id: str, start: int | None = None, end: int | None = None,

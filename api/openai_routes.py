@@ -59,7 +59,7 @@ def completions_route(body: CompletionBody, index: IndexDep, request: Request):
     annotations and the extension fields)."""
     turns = [o.Turn(role=m.role, content=m.text) for m in body.messages if m.role in ("user", "assistant")]
     rewritten = rewrite_question(turns, index.settings.api.max_question_chars)
-    answer = ask(index, rewritten, body.k, body.mode, as_filter(body.filter))
+    answer = ask(index, rewritten, body.k, body.mode, as_filter(body.filter), body.answer)
     completion = to_completion(answer, index, body, rewritten, str(request.base_url))
     if not body.stream:
         return completion
@@ -86,7 +86,8 @@ def to_completion(answer: Answer, index: Index, body: o.CompletionRequest, rewri
     return o.Completion(id=f"chatcmpl-{uuid.uuid4().hex}", created=int(time.time()), model=body.model,
                         choices=[o.Choice(message=message)], usage=usage,
                         citations=[citation_out(index, c) for c in answer.citations],
-                        abstained=answer.abstained, rewritten_question=rewritten)
+                        abstained=answer.abstained, rewritten_question=rewritten,
+                        style=answer.style, dropped=answer.dropped, fallback=answer.fallback)
 
 
 def annotations(content: str, citations: list[Citation], base_url: str) -> list[o.Annotation]:
@@ -131,6 +132,6 @@ def sse_chunk(completion: o.Completion, delta: o.Delta, last: bool = False) -> s
                               choices=[o.ChunkChoice(delta=delta, finish_reason="stop" if last else None)])
     data = event.model_dump(mode="json", exclude_none=True)
     if last:  # dumped whole: a citation's `page` is null for sources without pages
-        data.update(completion.model_dump(mode="json", include={"citations", "abstained",
-                                                                 "rewritten_question"}))
+        data.update(completion.model_dump(mode="json", include={"citations", "abstained", "rewritten_question",
+                                                                 "style", "dropped", "fallback"}))
     return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
@@ -18,7 +18,7 @@ from api import schemas as s
 from api.chat import rewrite_question
 from api.deps import AskBody, Authorized, ChatBody, IndexDep, SearchBody
 from api.errors import ApiError
-from rag import Answer, Document, Index, ask, search
+from rag import Answer, Document, FinalAnswer, GeneratedSentence, Index, ask, ask_stream, search
 
 api = APIRouter(dependencies=[Authorized])
 public = APIRouter()
@@ -30,8 +30,10 @@ public = APIRouter()
               "refusal": {"summary": "Refused", "value": s.REFUSAL_EXAMPLE}}}}},
               **s.error_responses(401, 413, 422, 500, 503)})
 def ask_route(body: AskBody, index: IndexDep) -> Answer:
-    """Cited sentences from the documents, or `abstained: true` with the closest passages."""
-    return ask(index, body.question, body.k, body.mode, s.as_filter(body.filter))
+    """Cited sentences from the documents, or `abstained: true` with the closest passages. With
+    `"answer": "generated"`, the configured model's sentences, each shown only with a verified
+    quote (`dropped` counts the rest); extractive with `fallback` set when that fails."""
+    return ask(index, body.question, body.k, body.mode, s.as_filter(body.filter), body.answer)
 
 
 @api.post("/search", response_model=s.SearchResponse, tags=["answers"], summary="Ranked passages",
@@ -47,21 +49,49 @@ def search_route(body: SearchBody, index: IndexDep) -> s.SearchResponse:
 @api.post("/chat", response_model=s.ChatAnswer, tags=["answers"], summary="Answer the last message of a chat",
           responses={200: {"content": {"application/json": {"example": {**s.ANSWER_EXAMPLE,
                                                                          "rewritten_question": "…"}},
-                                       "text/event-stream": {"example": s.SSE_EXAMPLE}}},
+                                       "text/event-stream": {"examples": {
+                                           "extractive": {"value": s.SSE_EXAMPLE},
+                                           "generated": {"value": s.SSE_GENERATED_EXAMPLE}}}}},
                      **s.error_responses(401, 413, 422, 500, 503)})
 def chat_route(body: ChatBody, index: IndexDep):
     """Answers the last user message; a follow-up ("and what did he say about NATO?") is first
     made self-contained with names from earlier user turns (see `api.chat`). With `stream: true`
     the reply is text/event-stream: `token` events with pieces of the answer text, one
-    `citations` event with the full answer JSON, then `done`."""
+    `citations` event with the full answer JSON, then `done`. A generated answer streams as it
+    is verified: per kept sentence a `sentence` event (text, n, citation) and its `token`."""
     rewritten = rewrite_question(body.messages, index.settings.api.max_question_chars)
-    answer = ask(index, rewritten, body.k, body.mode, s.as_filter(body.filter))
-    reply = s.ChatAnswer(**{**answer.model_dump(), "question": body.messages[-1].content},
-                         rewritten_question=rewritten)
+    where = s.as_filter(body.filter)
     if not body.stream:
-        return reply
-    return StreamingResponse(sse_events(reply), media_type="text/event-stream",
+        answer = ask(index, rewritten, body.k, body.mode, where, body.answer)
+        return chat_reply(answer, body.messages[-1].content, rewritten)
+    events = ask_stream(index, rewritten, body.k, body.mode, where, body.answer)
+    return StreamingResponse(chat_events(events, body.messages[-1].content, rewritten),
+                             media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def chat_reply(answer: Answer, question: str, rewritten: str) -> s.ChatAnswer:
+    return s.ChatAnswer(**{**answer.model_dump(), "question": question}, rewritten_question=rewritten)
+
+
+def chat_events(events: Iterable[GeneratedSentence | FinalAnswer], question: str,
+                rewritten: str) -> Iterator[str]:
+    """Server-sent events of an answer: each generated sentence once verified (`sentence`, then
+    its `token`), or the whole text word by word when none was streamed; then the answer."""
+    streamed = False
+    for event in events:
+        if isinstance(event, GeneratedSentence):
+            yield sse("sentence", {"text": event.text, "n": event.citation.n,
+                                   "citation": event.citation.model_dump(mode="json")})
+            yield sse("token", {"text": f"{' ' if streamed else ''}{event.text} [{event.citation.n}]"})
+            streamed = True
+            continue
+        reply = chat_reply(event.answer, question, rewritten)
+        if not streamed:
+            yield from sse_events(reply)  # extractive (or a fallback): its text word by word
+        else:
+            yield sse("citations", reply.model_dump(mode="json"))
+            yield sse("done", {})
 
 
 def sse_events(reply: s.ChatAnswer) -> Iterator[str]:

@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rag.cli_render import (BarProgress, err, out, print_build, print_gold_report, print_skips,
-                            print_watch_error, progress_bar)
+                            print_watch_error, progress_bar, style_label)
 from rag.config import Settings, load_settings
 from rag.errors import RagError
 
@@ -136,6 +136,9 @@ def ask(
     as_json: JsonFlag = False,
     doc: DocOpt = None, source_prefix: SourceOpt = None, date_from: FromOpt = None,
     date_to: ToOpt = None, author: AuthorOpt = None, outlet: OutletOpt = None,
+    generate: Annotated[bool, typer.Option("--generate", help="have the model at RAG_GENERATOR__BASE_URL "
+                                           "write the answer; each sentence is verified against a quote "
+                                           "(extractive, labelled, when that fails)")] = False,
 ) -> None:
     """Answer a question with cited sentences, or say the documents do not answer it.
 
@@ -148,11 +151,13 @@ def ask(
     where = parse_filter(doc_ids=doc, source_prefix=source_prefix, date_from=date_from,
                          date_to=date_to, author=author, outlet=outlet)
     with open_index(settings) as index_:
-        answer = run_ask(index_, question, where=where)
+        answer = run_ask(index_, question, where=where, style="generated" if generate else None)
     if as_json:
         print(answer.model_dump_json(indent=2))
         return
     out.print(answer.answer, highlight=False, markup=False)
+    if label := style_label(answer):
+        out.print(f"({label})", style="dim", highlight=False, markup=False)
     if answer.citations:
         out.print("\nSources:")
     for c in answer.citations:

@@ -79,3 +79,24 @@ def print_build(report: Any, changed: set[str]) -> None:
 
 def print_watch_error(exc: RagError) -> None:
     err.print(f"not rebuilt: {exc.message}", highlight=False, markup=False)
+
+
+FALLBACK_TEXT = {
+    "disabled": "generation is off (set RAG_GENERATOR__BASE_URL)",
+    "refused": "the evidence was too weak to answer; the model was not asked",
+    "timeout": "the model did not answer in time (RAG_GENERATOR__TIMEOUT_S)",
+    "unreachable": "the model server could not be reached",
+    "malformed": "the model's reply was not the JSON asked for, twice",
+    "nothing verified": "no generated sentence passed verification",
+}
+
+
+def style_label(answer: Any) -> str:
+    """How an answer was made, when a generated one was asked for ("generated, 1 sentence dropped",
+    "extractive: the model server could not be reached"); '' for a plain extractive answer."""
+    dropped = f", {answer.dropped} generated sentence(s) dropped" if answer.dropped else ""
+    if answer.style == "generated":
+        return f"generated, every sentence verified against its quote{dropped}"
+    if answer.fallback:
+        return f"extractive: {FALLBACK_TEXT.get(answer.fallback, answer.fallback)}{dropped}"
+    return ""

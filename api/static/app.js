@@ -1,9 +1,20 @@
 // The chat page: posts the conversation to /chat (streamed), renders answers with clickable [n]
 // citation markers, and shows a cited span highlighted in its document. No framework, no build.
+// With "Generated" ticked it asks for a generated answer: each sentence appears once the server
+// has verified it against its quote, and the answer is labelled generated or extracted.
 "use strict";
 
 const HISTORY = 6;            // messages sent with a question: enough to resolve follow-ups
 const KEY_STORE = "rag-api-key";
+const STYLE_STORE = "rag-answer-style";
+const FALLBACK_TEXT = {
+  disabled: "generation is off on this server",
+  refused: "the evidence was too weak; the model was not asked",
+  timeout: "the model did not answer in time",
+  unreachable: "the model server could not be reached",
+  malformed: "the model's reply was unusable",
+  "nothing verified": "no generated sentence passed verification",
+};
 
 const $ = (id) => document.getElementById(id);
 const log = $("log");
@@ -11,6 +22,7 @@ const form = $("ask-form");
 const input = $("question");
 const sendButton = $("send");
 const viewer = $("viewer");
+const generate = $("generate");
 
 let messages = [];            // the conversation: {role: "user"|"assistant", content}
 let busy = false;
@@ -131,7 +143,7 @@ async function ask(question) {
   const response = await apiFetch("chat", {
     method: "POST",
     headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
-    body: JSON.stringify({ messages: history, stream: true }),
+    body: JSON.stringify({ messages: history, stream: true, answer: generate.checked ? "generated" : "extractive" }),
   });
   return response;
 }
@@ -143,14 +155,21 @@ async function submit(question) {
   $("intro").hidden = true;
   addTurn("user", question);
   const bubble = addTurn("assistant pending", "");
+  if (generate.checked) bubble.classList.add("generating");
   const streamed = el("p", "answer-text streaming");
   bubble.append(streamed);
   try {
     const response = await ask(question);
     let answer = null;
+    let verifiedSentences = 0;
     if ((response.headers.get("content-type") || "").includes("text/event-stream")) {
       for await (const { event, data } of sseEvents(response)) {
-        if (event === "token") streamed.textContent += data.text;
+        if (event === "sentence") {
+          // a generated sentence the server verified: shown at once, with its citation
+          streamed.append(document.createTextNode(`${verifiedSentences ? " " : ""}${data.text} `),
+            citeButton(data.citation, `[${data.n}]`, "cite"));
+          verifiedSentences += 1;
+        } else if (event === "token" && !verifiedSentences) streamed.textContent += data.text;
         else if (event === "citations") answer = data;
       }
     } else {
@@ -162,7 +181,7 @@ async function submit(question) {
   } catch (error) {
     renderError(bubble, error);
   } finally {
-    bubble.classList.remove("pending");
+    bubble.classList.remove("pending", "generating");
     busy = false;
     sendButton.disabled = false;
     bubble.scrollIntoView({ block: "nearest" });
@@ -181,6 +200,8 @@ function addTurn(kind, text) {
 
 function renderAnswer(bubble, answer) {
   bubble.textContent = "";
+  const label = styleLabel(answer);
+  if (label) bubble.append(label);
   if (answer.abstained) {
     bubble.classList.add("refusal");
     bubble.append(el("p", "refusal-label", "No answer in the documents"));
@@ -218,11 +239,42 @@ function renderAnswer(bubble, answer) {
   }
 }
 
+// "generated · 1 sentence dropped", or "extracted" (with why, when a generated one was asked for)
+function styleLabel(answer) {
+  if (!answer.style) return null;  // an older server
+  const label = el("p", `answer-style ${answer.style}`);
+  const dropped = answer.dropped ? ` · ${answer.dropped} unverified sentence${answer.dropped === 1 ? "" : "s"} dropped` : "";
+  if (answer.style === "generated") {
+    label.textContent = `generated · every sentence checked against its quote${dropped}`;
+  } else {
+    const why = answer.fallback ? ` · ${FALLBACK_TEXT[answer.fallback] || answer.fallback}` : "";
+    label.textContent = `extracted from the documents${why}${dropped}`;
+  }
+  return label;
+}
+
+// A generated answer is "<sentence> [n] <sentence> [m] ...": each sentence is the model's, each
+// marker a citation from the list (one may serve several sentences). Shown plain if it does not parse.
+function generatedText(answer) {
+  const plain = el("p", "answer-text", answer.answer);
+  const byN = new Map(answer.citations.map((c) => [c.n, c]));
+  const text = el("p", "answer-text");
+  let at = 0;
+  for (const match of answer.answer.matchAll(/\s*(.+?) \[(\d+)\](?= |$)/g)) {
+    const citation = byN.get(Number(match[2]));
+    if (match.index !== at || !citation) return plain;
+    text.append(document.createTextNode(`${at ? " " : ""}${match[1]} `), citeButton(citation, `[${match[2]}]`, "cite"));
+    at = match.index + match[0].length;
+  }
+  return at && at === answer.answer.length ? text : plain;
+}
+
 // The answer is "<quote 1> [1] <quote 2> [2] ..." built by the server from `citations`. Markers
 // are placed from that list, never by searching the text for "[n]": a quote may itself contain
 // "[1]". Each expected "<quote> [n]" piece must be where the list says; if the text is not the
 // list's (another server version), it is shown as plain text and the sources list below links.
 function answerText(answer) {
+  if (answer.style === "generated") return generatedText(answer);
   const plain = el("p", "answer-text", answer.answer);
   const pieces = [];
   let at = 0;
@@ -321,6 +373,11 @@ input.addEventListener("keydown", (event) => {
 $("close-viewer").addEventListener("click", closeViewer);
 document.addEventListener("keydown", (event) => {
   if (event.key === "Escape" && !viewer.hidden) closeViewer();
+});
+
+generate.checked = localStorage.getItem(STYLE_STORE) === "generated";
+generate.addEventListener("change", () => {
+  localStorage.setItem(STYLE_STORE, generate.checked ? "generated" : "extractive");
 });
 
 $("new-chat").addEventListener("click", () => {

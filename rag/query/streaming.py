@@ -23,11 +23,13 @@ from rag.types import Mode, Style
 
 def ask_stream(index: Index, question: str, k: int | None = None, mode: Mode | None = None,
                where: DocFilter | None = None, style: Style | None = None) -> Iterator[GenerationEvent]:
-    """`ask` as events: verified sentences as they come (generated style), then `FinalAnswer`."""
+    """`ask` as events: verified sentences as they come (generated style), then `FinalAnswer`.
+
+    The question is checked, retrieved and answered extractively before this returns, so a bad
+    request raises here (a route can still answer 422) rather than in the middle of a stream."""
     question = validate_query(question)
     extractive = ask(index, question, k, mode, where, style="extractive")
     if (style or index.settings.generator.default_style) != "generated":
-        yield FinalAnswer(extractive)
-        return
+        return iter([FinalAnswer(extractive)])
     passages = search(index, question, k or index.settings.answer.passages, mode, where=where)
-    yield from stream_generated(index, question, passages, extractive)
+    return stream_generated(index, question, passages, extractive)
