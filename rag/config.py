@@ -184,9 +184,11 @@ class GeneratorSettings(Section):
     default_style: Literal["extractive", "generated"] = Field(
         "extractive", description="answer style when a request names none"
     )
-    response_format: Literal["json_schema", "json_object"] = Field(
-        "json_schema", description="json_schema: the answer schema is sent (llama.cpp, vLLM and "
-        "Ollama enforce it); json_object for servers that only know JSON mode"
+    response_format: Literal["auto", "json_schema", "json_object_schema", "json_object"] = Field(
+        "auto", description="how the answer schema is sent: json_schema (OpenAI's form: llama-server, "
+        "vLLM, Ollama, OpenAI), json_object_schema ({type: json_object, schema}: llama-cpp-python's "
+        "server), json_object (JSON mode, no schema); auto: json_schema, switching to "
+        "json_object_schema for a server that rejects it"
     )
     max_sentences: int = Field(6, ge=1, le=20, description="generated sentences considered at most")
     passage_chars: int = Field(1500, ge=200, description="each passage is cut to this many characters "

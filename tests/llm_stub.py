@@ -3,7 +3,8 @@
 `StubServer` answers `POST /v1/chat/completions` with scripted replies, streamed as OpenAI's
 `chat.completion.chunk` events, or misbehaves on purpose (`garbage`: 200 with non-JSON text;
 `hang`: never answers). `RecordingProxy` forwards every request to a real server unchanged and
-keeps the request bodies, so a test can see what rag sent (the `response_format` schema).
+keeps the request bodies and raw replies, so a test can see what rag sent (the `response_format`
+schema) and what the model said.
 """
 
 from __future__ import annotations
@@ -68,6 +69,11 @@ class _StubHandler(BaseHTTPRequestHandler):
         if owner.behaviour == "hang":
             time.sleep(owner.hang_s)
             return
+        if owner.rejects_json_schema and owner.requests[-1].get("response_format", {}).get("type") == "json_schema":
+            # what llama-cpp-python's server answers: its request model only knows text/json_object
+            self._send(500, "application/json", json.dumps({"error": {"message": "1 validation error: "
+                       "('body', 'response_format', 'type') Input should be 'text' or 'json_object'"}}).encode())
+            return
         if owner.behaviour == "garbage":
             self._send(200, "text/plain", b"<html>this is not JSON at all</html>")
             return
@@ -102,18 +108,21 @@ class _StubHandler(BaseHTTPRequestHandler):
 class StubServer(_Base):
     """Scripted replies (the n-th request gets `replies[n]`, the last one repeats), sent in pieces
     of `piece` characters `delay_s` apart (going silent for `hang_s` after `stall_after`
-    characters, when given); or `behaviour` "garbage" / "hang"."""
+    characters, when given); or `behaviour` "garbage" / "hang". With `rejects_json_schema` it
+    refuses OpenAI's `json_schema` form with a 500, as llama-cpp-python's server does."""
 
     handler = _StubHandler
 
     def __init__(self, replies: list[str] | None = None, behaviour: str = "script", piece: int = 7,
-                 delay_s: float = 0.0, hang_s: float = 30.0, stall_after: int | None = None) -> None:
+                 delay_s: float = 0.0, hang_s: float = 30.0, stall_after: int | None = None,
+                 rejects_json_schema: bool = False) -> None:
         self.replies = replies or ['{"answerable": false, "sentences": []}']
         self.behaviour = behaviour
         self.piece = piece
         self.delay_s = delay_s
         self.hang_s = hang_s
         self.stall_after = stall_after
+        self.rejects_json_schema = rejects_json_schema
         super().__init__()
 
 
@@ -148,18 +157,26 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self.send_header("content-type", upstream.headers.get("content-type", "application/json"))
             self.send_header("connection", "close")
             self.end_headers()
-            for part in upstream.iter_raw():
-                self.wfile.write(part)
-                self.wfile.flush()
+            received = bytearray()
+            try:
+                for part in upstream.iter_raw():
+                    received += part
+                    self.wfile.write(part)
+                    self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # rag stopped reading (enough sentences, or its deadline)
+        if body is not None:
+            self.server_owner.responses.append(received.decode(errors="replace"))
         self.close_connection = True
 
 
 class RecordingProxy(_Base):
     """Forwards everything to `target` (a server root such as http://127.0.0.1:8080) and keeps
-    each request body in `requests`."""
+    each POST's request body in `requests` and its raw response in `responses`."""
 
     handler = _ProxyHandler
 
     def __init__(self, target: str) -> None:
         self.target = target.rstrip("/")
+        self.responses: list[str] = []
         super().__init__()

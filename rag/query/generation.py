@@ -8,8 +8,10 @@ Flow for one question (the extractive answer and its passages are already comput
    calibrated, the model's confidence is not.
 2. The prompt numbers the retrieved passages and asks for JSON constrained by `response_schema`:
    `{"answerable": bool, "sentences": [{"passage": n, "quote": "...", "sentence": "..."}]}`, sent
-   as `response_format` (llama.cpp, vLLM and Ollama turn it into a grammar). The quote comes
-   before the sentence on purpose: the model copies, then writes.
+   as `response_format` (llama.cpp, vLLM and Ollama turn it into a grammar): OpenAI's
+   `json_schema` form, or `{"type": "json_object", "schema": ...}` for a server that rejects it
+   (llama-cpp-python's). The quote comes before the sentence on purpose: the model copies, then
+   writes.
 3. Each sentence object is verified as soon as it is complete (`rag.query.verify`); a kept one
    becomes a numbered `Citation` with exact offsets and is yielded at once (the chat page streams
    it). Rejected ones are counted (`dropped`).
@@ -81,12 +83,21 @@ def response_schema(max_sentences: int) -> dict[str, Any]:
                            "sentences": {"type": "array", "items": sentence, "maxItems": max_sentences}}}
 
 
+_FORMATS: dict[str, str] = {}  # base_url -> the form that server accepted (response_format "auto")
+
+
 def response_format(settings: GeneratorSettings) -> dict[str, Any]:
-    """`response_format` for the request: the schema itself, or plain JSON mode."""
-    if settings.response_format == "json_object":
+    """`response_format` for the request: the schema in OpenAI's form or in llama-cpp-python's
+    (`settings.response_format`; "auto" remembers which one each server took), or JSON mode."""
+    form = settings.response_format
+    if form == "auto":
+        form = _FORMATS.get(settings.base_url, "json_schema")
+    schema = response_schema(settings.max_sentences)
+    if form == "json_object":
         return {"type": "json_object"}
-    return {"type": "json_schema", "json_schema": {"name": "cited_answer", "strict": True,
-                                                   "schema": response_schema(settings.max_sentences)}}
+    if form == "json_object_schema":
+        return {"type": "json_object", "schema": schema}
+    return {"type": "json_schema", "json_schema": {"name": "cited_answer", "strict": True, "schema": schema}}
 
 
 def prompt(question: str, passages: Sequence[Passage], settings: GeneratorSettings) -> list[dict[str, str]]:
@@ -231,12 +242,17 @@ def stream_generated(index: Index, question: str, passages: Sequence[Passage],
     deadline = time.monotonic() + settings.timeout_s
     assembly = Assembly(index, passages, settings)
     messages = prompt(question, passages, settings)
-    outcome = "malformed"
-    for attempt in range(2):
+    retried = switched = False
+    while True:
         reader = ObjectStream()
         outcome = yield from _attempt(assembly, messages, deadline, reader)
-        if outcome != "malformed" or attempt or time.monotonic() >= deadline:
+        if outcome == "schema rejected" and settings.response_format == "auto" and not switched:
+            _FORMATS[settings.base_url] = "json_object_schema"  # llama-cpp-python's form
+            switched = True
+            continue
+        if outcome != "malformed" or retried or time.monotonic() >= deadline:
             break
+        retried = True
         messages = [*messages, {"role": "assistant", "content": reader.text[:2000]},
                     {"role": "user", "content": RETRY}]
     if assembly.kept:

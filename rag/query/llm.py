@@ -68,6 +68,8 @@ def failure(exc: BaseException) -> GenerationFailed:
     if isinstance(exc, openai.APIConnectionError):
         return GenerationFailed("unreachable", str(exc))
     if isinstance(exc, openai.APIStatusError):
+        if exc.status_code in (400, 422, 500) and "response_format" in str(exc):
+            return GenerationFailed("schema rejected", str(exc)[:300])
         return GenerationFailed(f"server error {exc.status_code}", str(exc)[:300])
     return GenerationFailed("malformed", f"{type(exc).__name__}: {exc}"[:300])
 

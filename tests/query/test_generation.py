@@ -94,6 +94,25 @@ def test_json_mode_when_configured(index):
     assert stub.requests[0]["response_format"] == {"type": "json_object"}
 
 
+def test_a_server_rejecting_json_schema_gets_the_schema_as_json_object(index):
+    with StubServer([reply(GOOD)], rejects_json_schema=True) as stub, generator(index, base_url=stub.url):
+        answer = ask(index, QUESTION, style="generated")
+        again = ask(index, QUESTION, style="generated")
+    assert answer.style == again.style == "generated"
+    schema = response_schema(6)
+    assert [r["response_format"] for r in stub.requests] == [
+        {"type": "json_schema", "json_schema": {"name": "cited_answer", "strict": True, "schema": schema}},
+        {"type": "json_object", "schema": schema},
+        {"type": "json_object", "schema": schema}]  # remembered for that server
+
+
+def test_a_rejected_schema_is_not_switched_when_the_form_is_fixed(index):
+    with StubServer([reply(GOOD)], rejects_json_schema=True) as stub, \
+            generator(index, base_url=stub.url, response_format="json_schema"):
+        answer = ask(index, QUESTION, style="generated")
+    assert answer.fallback == "schema rejected" and len(stub.requests) == 1
+
+
 def test_sentences_share_a_citation_for_the_same_span_and_reattribute(index):
     passages = search(index, QUESTION, 6)
     third = next(i for i, p in enumerate(passages, 1) if ADVANCE not in p.chunk.text)

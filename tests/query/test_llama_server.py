@@ -1,0 +1,187 @@
+"""Generated answers from a real llama.cpp server (Gemma 3 270M, a small base model) over the seeds
+gold set, through a recording proxy: slow tier.
+
+The model answers poorly; what is asserted are the invariants. Every citation of every answer
+quotes its document exactly, inside a retrieved passage; every sentence shown passed the verifier;
+every request carried the JSON schema. The run's figures (latency, retries, kept / dropped /
+fallback, why sentences were dropped) go to test-artifacts/generated-seeds.json.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+import pytest
+from llama_tools import start_llama
+from llm_stub import RecordingProxy
+
+from rag import ask, generation_counts, load_gold, search, shown_sentences, verify_sentence
+from rag.query.citations import verified
+from rag.query.generation import response_format
+from rag.query.llm import ObjectStream
+
+pytestmark = pytest.mark.slow
+
+GOLD = Path(__file__).resolve().parents[2] / "eval" / "seeds.jsonl"
+FALLBACKS = {"refused", "timeout", "unreachable", "malformed", "nothing verified"}
+
+
+@pytest.fixture(scope="module")
+def llama(tmp_path_factory):
+    server = start_llama(tmp_path_factory.mktemp("llama"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def proxy(llama):
+    with RecordingProxy(llama.root) as recording:
+        yield recording
+
+
+def model_text(raw: str) -> str:
+    """The content the model streamed, from the raw server-sent events."""
+    pieces = []
+    for line in raw.splitlines():
+        if line.startswith("data: {"):
+            for choice in json.loads(line[6:]).get("choices", []):
+                pieces.append((choice.get("delta") or {}).get("content") or "")
+    return "".join(pieces)
+
+
+@pytest.fixture(scope="module")
+def gold_run(seeds_loaded, proxy, artifacts):
+    """Every gold question asked in generated style, with its passages and the model's replies."""
+    index = seeds_loaded
+    section = index.settings.generator
+    saved = section.model_dump()
+    section.base_url, section.model, section.timeout_s = proxy.url, "gemma-3-270m", 120.0
+    rows = []
+    try:
+        for item in load_gold(GOLD):
+            before = len(proxy.requests)
+            started = time.perf_counter()
+            answer = ask(index, item.question, style="generated")
+            seconds = time.perf_counter() - started
+            extractive = ask(index, item.question)
+            passages = search(index, item.question, index.settings.answer.passages)
+            rows.append({"item": item, "answer": answer, "extractive": extractive, "passages": passages,
+                         "seconds": seconds, "requests": proxy.requests[before:],
+                         "replies": [model_text(r) for r in proxy.responses[before:]]})
+    finally:
+        for key, value in saved.items():
+            setattr(section, key, value)
+    write_report(index, rows, artifacts / "generated-seeds.json")
+    return rows
+
+
+def write_report(index, rows, path: Path) -> None:
+    """The figures of the run: what the model did, and what the verifier made of it."""
+    settings = index.settings.generator
+    questions = []
+    for row in rows:
+        answer, item = row["answer"], row["item"]
+        sentences = []
+        for reply in row["replies"]:
+            reader = ObjectStream()
+            reader.feed(reply)
+            for obj in reader.items:
+                if isinstance(obj, dict) and isinstance(obj.get("sentence"), str) \
+                        and isinstance(obj.get("quote"), str):
+                    verdict = verify_sentence(index, row["passages"], obj["sentence"], obj["quote"],
+                                              obj.get("passage") if isinstance(obj.get("passage"), int) else None,
+                                              min_quote_words=settings.min_quote_words,
+                                              support_cosine=settings.support_cosine)
+                    sentences.append({**obj, "kept": verdict.kept, "reason": verdict.reason,
+                                      "cosine": verdict.cosine})
+        contains = [s.lower() in answer.answer.lower() for s in item.answer_contains]
+        extractive_contains = [s.lower() in row["extractive"].answer.lower() for s in item.answer_contains]
+        questions.append({
+            "id": item.id, "question": item.question, "answerable": item.answerable,
+            **generation_counts(answer), "seconds": round(row["seconds"], 3),
+            "generate_ms": answer.timings_ms.get("generate_ms"), "requests": len(row["requests"]),
+            "valid_json": [_json_ok(r) for r in row["replies"]],
+            "answer": answer.answer, "contains": all(contains) if contains else None,
+            "extractive_contains": all(extractive_contains) if extractive_contains else None,
+            "sentences": sentences, "replies": row["replies"]})
+    asked = [q for q in questions if q["requests"]]
+    summary = {
+        "questions": len(questions), "model_asked": len(asked),
+        "requests": sum(q["requests"] for q in questions),
+        "replies_valid_json": sum(sum(q["valid_json"]) for q in questions),
+        "generated": sum(q["style"] == "generated" and not q["refused"] for q in questions),
+        "model_refusals": sum(q["refused"] for q in questions),
+        "fallbacks": {reason: sum(q["fallback"] == reason for q in questions)
+                      for reason in sorted({q["fallback"] for q in questions if q["fallback"]})},
+        "sentences_kept": sum(q["kept"] for q in questions),
+        "sentences_dropped": sum(q["dropped"] for q in questions),
+        "seconds_per_asked_question": {
+            "mean": round(statistics.mean(q["seconds"] for q in asked), 2) if asked else None,
+            "median": round(statistics.median(q["seconds"] for q in asked), 2) if asked else None,
+            "max": round(max(q["seconds"] for q in asked), 2) if asked else None},
+        "answer_contains": {
+            "generated_mode": sum(bool(q["contains"]) for q in questions if q["answerable"]),
+            "extractive": sum(bool(q["extractive_contains"]) for q in questions if q["answerable"]),
+            "answerable": sum(q["answerable"] for q in questions)},
+        "settings": settings.model_dump(mode="json", exclude={"api_key"}),
+    }
+    path.write_text(json.dumps({"summary": summary, "questions": questions}, indent=2, ensure_ascii=False))
+
+
+def _json_ok(reply: str) -> bool:
+    reader = ObjectStream()
+    reader.feed(reply)
+    return reader.finish() is not None
+
+
+def test_every_citation_quotes_its_source_exactly(gold_run, seeds_loaded):
+    index = seeds_loaded
+    assert len(gold_run) == len(load_gold(GOLD))
+    for row in gold_run:
+        answer = row["answer"]
+        for c in answer.citations:
+            assert index.documents[c.doc_id].text[c.start:c.end] == c.quote, (row["item"].id, c)
+        assert verified(index, answer.citations, row["passages"]) == answer.citations, row["item"].id
+
+
+def test_every_shown_sentence_passed_verification(gold_run, seeds_loaded):
+    index = seeds_loaded
+    settings = index.settings.generator
+    for row in gold_run:
+        answer = row["answer"]
+        if answer.style != "generated":
+            assert answer.fallback in FALLBACKS, (row["item"].id, answer.fallback)
+            assert answer.answer == row["extractive"].answer  # the extractive answer, labelled
+            continue
+        if answer.abstained:  # the model's refusal
+            assert not answer.citations and not shown_sentences(answer)
+            continue
+        shown = shown_sentences(answer)
+        assert shown and " ".join(f"{s} [{n}]" for s, n in shown) == answer.answer, row["item"].id
+        by_n = {c.n: c for c in answer.citations}
+        assert sorted(by_n) == sorted({n for _, n in shown})
+        for sentence, n in shown:
+            verdict = verify_sentence(index, row["passages"], sentence, by_n[n].quote, None,
+                                      min_quote_words=settings.min_quote_words,
+                                      support_cosine=settings.support_cosine)
+            assert verdict.kept, (row["item"].id, sentence, verdict.reason)
+        assert answer.dropped == generation_counts(answer)["dropped"] >= 0
+
+
+def test_the_schema_is_sent_with_every_request(gold_run, seeds_loaded):
+    expected = response_format(seeds_loaded.settings.generator)  # the run changed only url, model, timeout
+    assert any(row["requests"] for row in gold_run), "the model was never asked"
+    for row in gold_run:
+        for request in row["requests"]:
+            sent = request["response_format"]
+            assert sent["type"] == "json_schema" and sent["json_schema"]["strict"] is True
+            schema = sent["json_schema"]["schema"]
+            assert schema["required"] == ["answerable", "sentences"]
+            assert schema["properties"]["sentences"]["items"]["required"] == ["passage", "quote", "sentence"]
+            assert sent == expected
+            assert request["stream"] is True and request["model"] == "gemma-3-270m"
+        if row["answer"].fallback != "refused":
+            assert row["requests"], row["item"].id  # asked: at least one request went out
