@@ -44,6 +44,7 @@ _EXPORTS: dict[str, str] = {
     "ask_stream": "rag.query.streaming", "GeneratedSentence": "rag.query.generation",
     "FinalAnswer": "rag.query.generation", "generation_counts": "rag.query.generation",
     "shown_sentences": "rag.query.generation", "verify_sentence": "rag.query.verify",
+    "missing_claims": "rag.query.verify",
     # encoders and stores (benchmarks measure them directly)
     "Encoder": "rag.embed", "FakeEncoder": "rag.embed", "load_encoder": "rag.embed",
     "create_store": "rag.stores", "open_store": "rag.stores", "choose_faiss_kind": "rag.stores.faiss_store",
@@ -137,7 +138,7 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time names load lazil
     from rag.query.generation import FinalAnswer, GeneratedSentence, generation_counts, shown_sentences
     from rag.query.retrieval import rank_documents, search
     from rag.query.streaming import ask_stream
-    from rag.query.verify import verify_sentence
+    from rag.query.verify import missing_claims, verify_sentence
     from rag.stores import create_store, open_store
     from rag.stores.faiss_store import choose_kind as choose_faiss_kind
     from rag.types import Answer, Chunk, Citation, Document, Mode, Passage, RelatedPassage, Style
