@@ -19,8 +19,17 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from rag.cli_render import (BarProgress, err, out, print_build, print_gold_report, print_skips,
-                            print_watch_error, progress_bar, style_label)
+from rag.cli_render import (
+    BarProgress,
+    err,
+    out,
+    print_build,
+    print_gold_report,
+    print_skips,
+    print_watch_error,
+    progress_bar,
+    style_label,
+)
 from rag.config import Settings, load_settings
 from rag.errors import RagError
 

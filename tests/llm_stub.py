@@ -58,11 +58,11 @@ class _StubHandler(BaseHTTPRequestHandler):
     server_owner: StubServer
     protocol_version = "HTTP/1.1"
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         body = json.dumps({"object": "list", "data": [{"id": "stub", "object": "model"}]}).encode()
         self._send(200, "application/json", body)
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         owner = self.server_owner
         length = int(self.headers.get("content-length", 0))
         owner.requests.append(json.loads(self.rfile.read(length) or b"{}"))
@@ -136,10 +136,10 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     server_owner: RecordingProxy
     protocol_version = "HTTP/1.1"
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._forward(None)
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         length = int(self.headers.get("content-length", 0))
         body = self.rfile.read(length)
         try:

@@ -125,14 +125,15 @@ def test_cli_ask_generate(seeds_index, stub):
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAG_")},
            "RAG_GENERATOR__BASE_URL": stub.url}
     args = [sys.executable, "-m", "rag.cli", "ask", QUESTION, "--generate", "--index-dir", str(seeds_index.index_dir)]
-    shown = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    shown = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
     assert lines[0] == f"{GOOD[2]} [1]"
     assert lines[1] == "(generated, every sentence verified against its quote, 1 generated sentence(s) dropped)"
-    as_json = subprocess.run([*args, "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    as_json = subprocess.run([*args, "--json"], cwd=ROOT, env=env, capture_output=True, text=True,
+                             timeout=300, check=False)
     answer = json.loads(as_json.stdout)
     assert answer["style"] == "generated" and answer["dropped"] == 1
-    off = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300,
+    off = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
                          env={k: v for k, v in env.items() if k != "RAG_GENERATOR__BASE_URL"})
     assert "(extractive: generation is off (set RAG_GENERATOR__BASE_URL))" in off.stdout
