@@ -146,9 +146,9 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self.server_owner.requests.append(json.loads(body))
         except ValueError:
             self.server_owner.requests.append({"unparsed": body.decode(errors="replace")})
-        self._forward(body)
+        self._forward(body, len(self.server_owner.requests) - 1)
 
-    def _forward(self, body: bytes | None) -> None:
+    def _forward(self, body: bytes | None, slot: int | None = None) -> None:
         headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-type", "authorization")}
         target = self.server_owner.target + self.path
         with httpx.Client(timeout=None) as client, client.stream(
@@ -165,18 +165,19 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                     self.wfile.flush()
             except (BrokenPipeError, ConnectionResetError):
                 pass  # rag stopped reading (enough sentences, or its deadline)
-        if body is not None:
-            self.server_owner.responses.append(received.decode(errors="replace"))
+        if slot is not None:  # by request: rag may be on its next question before this one ends
+            self.server_owner.responses[slot] = received.decode(errors="replace")
         self.close_connection = True
 
 
 class RecordingProxy(_Base):
     """Forwards everything to `target` (a server root such as http://127.0.0.1:8080) and keeps
-    each POST's request body in `requests` and its raw response in `responses`."""
+    each POST's request body in `requests` and its raw response in `responses` (keyed by the
+    request's index in `requests`; present once the exchange is over)."""
 
     handler = _ProxyHandler
 
     def __init__(self, target: str) -> None:
         self.target = target.rstrip("/")
-        self.responses: list[str] = []
+        self.responses: dict[int, str] = {}
         super().__init__()
