@@ -95,6 +95,8 @@ def style_label(answer: Any) -> str:
     """How an answer was made, when a generated one was asked for ("generated, 1 sentence dropped",
     "extractive: the model server could not be reached"); '' for a plain extractive answer."""
     dropped = f", {answer.dropped} generated sentence(s) dropped" if answer.dropped else ""
+    if answer.style == "generated" and answer.abstained:
+        return f"generated: the model found no answer in the passages{dropped}"
     if answer.style == "generated":
         return f"generated, every sentence verified against its quote{dropped}"
     if answer.fallback:

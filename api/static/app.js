@@ -244,7 +244,9 @@ function styleLabel(answer) {
   if (!answer.style) return null;  // an older server
   const label = el("p", `answer-style ${answer.style}`);
   const dropped = answer.dropped ? ` · ${answer.dropped} unverified sentence${answer.dropped === 1 ? "" : "s"} dropped` : "";
-  if (answer.style === "generated") {
+  if (answer.style === "generated" && answer.abstained) {
+    label.textContent = `generated · the model found no answer in the passages${dropped}`;
+  } else if (answer.style === "generated") {
     label.textContent = `generated · every sentence checked against its quote${dropped}`;
   } else {
     const why = answer.fallback ? ` · ${FALLBACK_TEXT[answer.fallback] || answer.fallback}` : "";

@@ -247,3 +247,18 @@ def test_default_style_setting(index):
         assert ask(index, QUESTION).style == "generated"
         assert ask(index, QUESTION, style="extractive").style == "extractive"
     assert len(stub.requests) == 1
+
+
+def test_cli_style_labels():
+    from rag.cli_render import style_label
+    from rag.types import Answer
+
+    base = {"question": "q", "answer": "a", "abstained": False}
+    assert style_label(Answer(**base)) == ""
+    assert style_label(Answer(**base, style="generated", dropped=2)) == \
+        "generated, every sentence verified against its quote, 2 generated sentence(s) dropped"
+    assert style_label(Answer(**{**base, "abstained": True}, style="generated")) == \
+        "generated: the model found no answer in the passages"
+    assert style_label(Answer(**base, fallback="timeout")) == \
+        "extractive: the model did not answer in time (RAG_GENERATOR__TIMEOUT_S)"
+    assert style_label(Answer(**base, fallback="server error 502")) == "extractive: server error 502"
