@@ -163,8 +163,9 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                     received += part
                     self.wfile.write(part)
                     self.wfile.flush()
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # rag stopped reading (enough sentences, or its deadline)
+            except (BrokenPipeError, ConnectionResetError, httpx.HTTPError):
+                pass  # rag stopped reading (enough sentences, a refusal, its deadline) and the
+                # server may then drop the stream: what arrived until then is kept
         if slot is not None:  # by request: rag may be on its next question before this one ends
             self.server_owner.responses[slot] = received.decode(errors="replace")
         self.close_connection = True
