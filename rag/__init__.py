@@ -46,12 +46,17 @@ _EXPORTS: dict[str, str] = {
     "cores": "rag.hardware", "cpu_flags": "rag.hardware",
     # evaluation
     "load_gold": "rag.eval.gold", "run_gold": "rag.eval.gold", "check_floors": "rag.eval.gold",
-    "write_report": "rag.eval.gold", "load_beir": "rag.eval.beir", "run_beir": "rag.eval.beir",
+    "write_report": "rag.eval.gold", "select_split": "rag.eval.gold",
+    "run_beir_answers": "rag.eval.beir_answers", "calibrate": "rag.eval.calibrate",
+    "calibration_rows": "rag.eval.calibrate", "fit_calibration": "rag.query.calibration",
+    "load_calibration": "rag.query.calibration", "Calibration": "rag.query.calibration", "load_answer_questions": "rag.eval.beir_answers",
+    "load_beir": "rag.eval.beir", "run_beir": "rag.eval.beir",
     "beir_document": "rag.eval.beir", "rank_to_depth": "rag.eval.beir", "BEIR_MODES": "rag.eval.beir",
     "default_index_dir": "rag.eval.beir", "format_beir_table": "rag.eval.beir",
     "reference_metrics": "rag.eval.beir", "evaluate_run": "rag.eval.metrics",
 }
-_RENAMED = {"choose_faiss_kind": "choose_kind", "BEIR_MODES": "MODES", "evaluate_run": "evaluate"}
+_RENAMED = {"choose_faiss_kind": "choose_kind", "BEIR_MODES": "MODES", "evaluate_run": "evaluate",
+            "fit_calibration": "fit"}
 
 __all__ = sorted(_EXPORTS)
 
@@ -96,7 +101,11 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time names load lazil
         reference_metrics,
         run_beir,
     )
-    from rag.eval.gold import check_floors, load_gold, run_gold, write_report
+    from rag.eval.beir_answers import load_answer_questions, run_beir_answers
+    from rag.eval.calibrate import calibrate, calibration_rows
+    from rag.query.calibration import Calibration, load_calibration
+    from rag.query.calibration import fit as fit_calibration
+    from rag.eval.gold import check_floors, load_gold, run_gold, select_split, write_report
     from rag.eval.metrics import evaluate as evaluate_run
     from rag.hardware import cores, cpu_flags
     from rag.index.build import (
