@@ -21,6 +21,7 @@ import numpy as np
 from rag.types import Chunk, Span
 
 TITLE_QUESTION = re.compile(r"\b(title|titled|headlines?|headlined|entitled)\b", re.IGNORECASE)
+BULLET = re.compile(r"\s*([-*•·–]|\d{1,2}[.)])\s")
 LIST_INTRO = re.compile(r":[\s\"'“”‘’]*$")
 
 
@@ -53,8 +54,8 @@ def build_units(chunk: Chunk, text: str, title: str | None, min_words: int,
             continue
         group = [span]
         if LIST_INTRO.search(sentence.rstrip()):
-            while (len(group) <= list_items and i + len(group) < len(spans)
-                   and words(_text(text, spans[i + len(group)])) <= item_words):
+            while len(group) <= list_items and i + len(group) < len(spans) \
+                    and _is_item(text, group, spans[i + len(group)], item_words):
                 group.append(spans[i + len(group)])
             i += len(group)
         else:
@@ -64,6 +65,17 @@ def build_units(chunk: Chunk, text: str, title: str | None, min_words: int,
             i += 1
         units.append(Unit(group[0].start, group[-1].end, tuple(group)))
     return units
+
+
+def _is_item(text: str, group: list[Span], span: Span, item_words: int) -> bool:
+    """Whether `span` continues the list in `group`: short, and either bulleted or not after a
+    blank line (the first item may follow the intro's blank line)."""
+    item = _text(text, span)
+    if words(item) > item_words:
+        return False
+    if BULLET.match(item) or len(group) == 1:
+        return True
+    return "\n\n" not in text[group[-1].end:span.start].replace("\r", "")
 
 
 def _text(text: str, span: Span) -> str:
