@@ -38,7 +38,8 @@ _EXPORTS: dict[str, str] = {
     "uploaded_file": "rag.index.live", "rebuild_corpus": "rag.index.live", "watch_corpus": "rag.index.live",
     "corpus_roots": "rag.index.live", "Skipped": "rag.ingest.loaders",
     # asking
-    "ask": "rag.query.answering", "search": "rag.query.retrieval", "rank_documents": "rag.query.retrieval",
+    "ask": "rag.query.answering", "answer_from": "rag.query.answering",
+    "question_names": "rag.query.answering", "search": "rag.query.retrieval", "rank_documents": "rag.query.retrieval",
     "DocFilter": "rag.query.filters", "parse_filter": "rag.query.filters",
     # encoders and stores (benchmarks measure them directly)
     "Encoder": "rag.embed", "FakeEncoder": "rag.embed", "load_encoder": "rag.embed",
@@ -46,7 +47,8 @@ _EXPORTS: dict[str, str] = {
     "cores": "rag.hardware", "cpu_flags": "rag.hardware",
     # evaluation
     "load_gold": "rag.eval.gold", "run_gold": "rag.eval.gold", "check_floors": "rag.eval.gold",
-    "write_report": "rag.eval.gold", "select_split": "rag.eval.gold",
+    "write_report": "rag.eval.gold", "select_split": "rag.eval.gold", "GoldQuestion": "rag.eval.gold",
+    "judge_answer": "rag.eval.gold", "summarize_results": "rag.eval.gold",
     "run_beir_answers": "rag.eval.beir_answers", "calibrate": "rag.eval.calibrate",
     "calibration_rows": "rag.eval.calibrate", "fit_calibration": "rag.query.calibration",
     "load_calibration": "rag.query.calibration", "Calibration": "rag.query.calibration", "load_answer_questions": "rag.eval.beir_answers",
@@ -56,7 +58,7 @@ _EXPORTS: dict[str, str] = {
     "reference_metrics": "rag.eval.beir", "evaluate_run": "rag.eval.metrics",
 }
 _RENAMED = {"choose_faiss_kind": "choose_kind", "BEIR_MODES": "MODES", "evaluate_run": "evaluate",
-            "fit_calibration": "fit"}
+            "fit_calibration": "fit", "judge_answer": "judge", "summarize_results": "summarize"}
 
 __all__ = sorted(_EXPORTS)
 
@@ -105,7 +107,9 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time names load lazil
     from rag.eval.calibrate import calibrate, calibration_rows
     from rag.query.calibration import Calibration, load_calibration
     from rag.query.calibration import fit as fit_calibration
-    from rag.eval.gold import check_floors, load_gold, run_gold, select_split, write_report
+    from rag.eval.gold import GoldQuestion, check_floors, load_gold, run_gold, select_split, write_report
+    from rag.eval.gold import judge as judge_answer
+    from rag.eval.gold import summarize as summarize_results
     from rag.eval.metrics import evaluate as evaluate_run
     from rag.hardware import cores, cpu_flags
     from rag.index.build import (
@@ -130,7 +134,7 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time names load lazil
     from rag.ingest.loaders import Skipped
     from rag.index.manifest import index_fingerprint, read_manifest
     from rag.index.reader import Index, open_index
-    from rag.query.answering import ask
+    from rag.query.answering import answer_from, ask, question_names
     from rag.query.filters import DocFilter, parse_filter
     from rag.query.retrieval import rank_documents, search
     from rag.stores import create_store, open_store

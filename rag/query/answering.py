@@ -84,22 +84,25 @@ def ask(index: Index, question: str, k: int | None = None, mode: Mode | None = N
     passages = search(index, question, k or index.settings.answer.passages, mode, vector, where)
     timings["retrieve_ms"] = _ms(mark)
     mark = time.perf_counter()
-    candidates = score_units(index, question, vector, passages)
-    if refuse(index, question, candidates, names_vector):
-        answer = Answer(question=question, answer=REFUSAL, abstained=True,
-                        related=related_passages(index, candidates))
-    else:
-        chosen = choose(candidates, index.settings.answer.max_sentences,
-                        index.settings.answer.follow_ratio, index.settings.answer.same_sentence_cosine)
-        citations = verified(index, cite(index, [(c.passage, c.start, c.end, c.score) for c in chosen]),
-                             passages)
-        text = " ".join(f"{display_text(c.quote)} [{c.n}]" for c in citations)
-        answer = Answer(question=question, answer=text or REFUSAL, abstained=not citations,
-                        citations=citations)
+    answer = answer_from(index, question, vector, names_vector, passages)
     timings["answer_ms"] = _ms(mark)
     timings["total_ms"] = _ms(started)
     answer.timings_ms = timings
     return answer
+
+
+def answer_from(index: Index, question: str, vector: np.ndarray, names_vector: np.ndarray | None,
+                passages: list[Passage]) -> Answer:
+    """The answer stage proper: score the units of `passages`, refuse or quote and cite the best."""
+    candidates = score_units(index, question, vector, passages)
+    if refuse(index, question, candidates, names_vector):
+        return Answer(question=question, answer=REFUSAL, abstained=True,
+                      related=related_passages(index, candidates))
+    scoring = index.settings.answer
+    chosen = choose(candidates, scoring.max_sentences, scoring.follow_ratio, scoring.same_sentence_cosine)
+    citations = verified(index, cite(index, [(c.passage, c.start, c.end, c.score) for c in chosen]), passages)
+    text = " ".join(f"{display_text(c.quote)} [{c.n}]" for c in citations)
+    return Answer(question=question, answer=text or REFUSAL, abstained=not citations, citations=citations)
 
 
 def score_units(index: Index, question: str, vector: np.ndarray,
