@@ -23,8 +23,19 @@ from pathlib import Path
 
 from common import ROOT as REPO
 
-from rag import (answer_from, calibration_rows, fit_calibration, judge_answer, load_answer_questions,
-                 load_gold, load_settings, open_index, question_names, search, select_split)
+from rag import (
+    answer_from,
+    calibration_rows,
+    fit_calibration,
+    judge_answer,
+    load_answer_questions,
+    load_gold,
+    load_settings,
+    open_index,
+    question_names,
+    search,
+    select_split,
+)
 
 RTQA = REPO.parent / "shared" / "bench-data" / "realtimeqa-2022"
 GRID = {
