@@ -9,7 +9,7 @@ of RealTime QA (weeks up to 2022-08-26) over its full-corpus index. Test halves 
    answer-contains) is printed as RAG_ANSWER__* values.
 3. With --fit, the refusal model is fitted with those weights on: seeds dev (answerable and not),
    RTQA dev over its corpus (answerable), and RTQA dev over the seeds index (off-topic, so
-   unanswerable), and written to rag/query/calibration.json.
+   unanswerable), and written to rag/calibration.json.
 
     python bench/tune_answer.py --seeds-index /tmp/seeds-index --rtqa-index /tmp/rtqa-index [--fit]
 """
@@ -73,7 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds-index", type=Path, required=True)
     parser.add_argument("--rtqa-index", type=Path, required=True)
-    parser.add_argument("--fit", action="store_true", help="fit and write rag/query/calibration.json")
+    parser.add_argument("--fit", action="store_true", help="fit and write rag/calibration.json")
     args = parser.parse_args()
     seeds = open_index(load_settings(index_dir=args.seeds_index))
     rtqa = open_index(load_settings(index_dir=args.rtqa_index))
@@ -110,7 +110,7 @@ def fit_with(weights, seeds, rtqa, seeds_dev, rtqa_dev) -> None:
                 f"(weeks to 2022-08-26) over its full corpus ({len(more)} answerable) and over the seeds index "
                 f"({len(cross)} unanswerable, off-topic)", "weights": weights,
         "model": seeds.manifest.get("model", {}).get("name"), "script": "bench/tune_answer.py --fit"})
-    path = REPO / "rag" / "query" / "calibration.json"
+    path = REPO / "rag" / "calibration.json"
     path.write_text(model.to_json())
     print(f"wrote {path}: threshold {model.threshold:.3f}, weights {json.dumps(model.weights)}")
 

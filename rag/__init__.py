@@ -50,8 +50,8 @@ _EXPORTS: dict[str, str] = {
     "write_report": "rag.eval.gold", "select_split": "rag.eval.gold", "GoldQuestion": "rag.eval.gold",
     "judge_answer": "rag.eval.gold", "summarize_results": "rag.eval.gold",
     "run_beir_answers": "rag.eval.beir_answers", "calibrate": "rag.eval.calibrate",
-    "calibration_rows": "rag.eval.calibrate", "fit_calibration": "rag.query.calibration",
-    "load_calibration": "rag.query.calibration", "Calibration": "rag.query.calibration", "load_answer_questions": "rag.eval.beir_answers",
+    "calibration_rows": "rag.eval.calibrate", "fit_calibration": "rag.calibration",
+    "load_calibration": "rag.calibration", "Calibration": "rag.calibration", "load_answer_questions": "rag.eval.beir_answers",
     "load_beir": "rag.eval.beir", "run_beir": "rag.eval.beir",
     "beir_document": "rag.eval.beir", "rank_to_depth": "rag.eval.beir", "BEIR_MODES": "rag.eval.beir",
     "default_index_dir": "rag.eval.beir", "format_beir_table": "rag.eval.beir",
@@ -105,8 +105,8 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time names load lazil
     )
     from rag.eval.beir_answers import load_answer_questions, run_beir_answers
     from rag.eval.calibrate import calibrate, calibration_rows
-    from rag.query.calibration import Calibration, load_calibration
-    from rag.query.calibration import fit as fit_calibration
+    from rag.calibration import Calibration, load_calibration
+    from rag.calibration import fit as fit_calibration
     from rag.eval.gold import GoldQuestion, check_floors, load_gold, run_gold, select_split, write_report
     from rag.eval.gold import judge as judge_answer
     from rag.eval.gold import summarize as summarize_results

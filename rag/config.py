@@ -146,7 +146,7 @@ class AnswerSettings(Section):
     passages: int = Field(6, ge=1, le=50, description="passages whose sentences are scored")
     abstain_below: float | None = Field(
         None, ge=0, le=1, description="refuse when P(answered) is below this; unset: the threshold "
-        "of the calibration (rag/query/calibration.json, or the index folder's own from rag calibrate)"
+        "of the calibration (rag/calibration.json, or the index folder's own from rag calibrate)"
     )
     follow_ratio: float = Field(
         0.85, gt=0, le=1, description="extra sentences must score this share of the best one"

@@ -1,4 +1,4 @@
-"""`rag calibrate`: fit the refusal model (rag.query.calibration) on a user's gold questions.
+"""`rag calibrate`: fit the refusal model (rag.calibration) on a user's gold questions.
 
 Every question goes through the same retrieval and unit scoring as `ask`; the features of its
 best unit, labelled answerable or not by the gold set, are the training rows. The fitted model is
@@ -13,7 +13,7 @@ from pathlib import Path
 from rag.eval.gold import GoldQuestion
 from rag.index.reader import Index
 from rag.query.answering import question_features, reset_calibration
-from rag.query.calibration import FEATURES, FILENAME, Calibration, fit
+from rag.calibration import FEATURES, FILENAME, Calibration, fit
 
 Row = dict[str, float]
 

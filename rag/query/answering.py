@@ -8,7 +8,7 @@ when it lacks the kind of answer asked for (a date for "when", a number for "how
 terms of its own, or is itself a question). A document title is never an answer unless a title
 is asked for. The best unit comes first, then close runners-up, each followed by `[n]`.
 
-Whether to answer at all is a probability (`rag.query.calibration`): a logistic model over the
+Whether to answer at all is a probability (`rag.calibration`): a logistic model over the
 best unit's features (score, cosine, lexical share, focus on more than the question's names,
 names the corpus never mentions, new terms), fitted on dev questions. Below its threshold the
 answer is a refusal with no citations.
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.index.reader import Index
-from rag.query.calibration import Calibration, load_calibration
+from rag.calibration import Calibration, load_calibration
 from rag.query.citations import cite, display_text, verified
 from rag.query.filters import DocFilter
 from rag.query.retrieval import search, validate_query

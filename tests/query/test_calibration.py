@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rag.errors import InputError
-from rag.query.calibration import FEATURES, PACKAGED, Calibration, choose_threshold, fit, load_calibration
+from rag.calibration import FEATURES, PACKAGED, Calibration, choose_threshold, fit, load_calibration
 
 
 def rows(n: int, shift: float, seed: int) -> list[dict[str, float]]:
