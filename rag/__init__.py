@@ -43,6 +43,7 @@ _EXPORTS: dict[str, str] = {
     "DocFilter": "rag.query.filters", "parse_filter": "rag.query.filters",
     # encoders and stores (benchmarks measure them directly)
     "Encoder": "rag.embed", "FakeEncoder": "rag.embed", "load_encoder": "rag.embed",
+    "EmbeddingCache": "rag.embed",
     "create_store": "rag.stores", "open_store": "rag.stores", "choose_faiss_kind": "rag.stores.faiss_store",
     "cores": "rag.hardware", "cpu_flags": "rag.hardware",
     # evaluation
@@ -78,7 +79,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and editors; at run time names load lazily above
     from rag.config import ApiSettings, EmbeddingSettings, Settings, VectorSettings, load_settings
-    from rag.embed import Encoder, FakeEncoder, load_encoder
+    from rag.embed import EmbeddingCache, Encoder, FakeEncoder, load_encoder
     from rag.errors import (
         ConfigError,
         IndexBusy,

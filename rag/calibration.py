@@ -70,13 +70,15 @@ def load_calibration(index_dir: Path | None = None) -> tuple[Calibration, str]:
 
 
 def fit(rows: list[dict[str, float]], labels: list[bool], refusal_recall: float = 0.9,
-        l2: float = 1.0, fitted_on: dict[str, Any] | None = None) -> Calibration:
+        l2: float = 1.0, fitted_on: dict[str, Any] | None = None,
+        threshold_rows: list[bool] | None = None) -> Calibration:
     """Fit the logistic model on feature rows (True = answerable) and pick the refusal threshold.
 
-    The threshold is the highest probability cut that keeps refusal recall on the unanswerable
-    rows at `refusal_recall` or above while refusing as few answerable rows as possible; the
-    midpoint between that row's probability and the next is used, so a refit on the same data
-    reproduces the same decisions.
+    `threshold_rows` (default: all) marks the rows the threshold is chosen on: easy negatives
+    (off-topic questions) help the fit but would make any cut look good.
+
+    The threshold is chosen by `choose_threshold` against two targets: refusal recall on the
+    unanswerable rows (`refusal_recall`) and the share of answerable rows refused (2.5%).
     """
     if len(set(labels)) < 2:
         raise InputError("calibration needs both answerable and unanswerable questions "
@@ -88,7 +90,8 @@ def fit(rows: list[dict[str, float]], labels: list[bool], refusal_recall: float 
     z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
     w = _newton(z, y, l2)
     probs = 1.0 / (1.0 + np.exp(-(z @ w)))
-    threshold = choose_threshold(probs, y.astype(bool), refusal_recall)
+    chosen = np.array(threshold_rows, dtype=bool) if threshold_rows is not None else np.ones(len(y), bool)
+    threshold = choose_threshold(probs[chosen], y.astype(bool)[chosen], refusal_recall)
     return Calibration(list(FEATURES), mean.round(6).tolist(), scale.round(6).tolist(),
                        w[:-1].round(6).tolist(), round(float(w[-1]), 6), round(threshold, 6),
                        {**(fitted_on or {}), "rows": len(rows), "answerable": int(y.sum()),
@@ -110,16 +113,21 @@ def _newton(z: np.ndarray, y: np.ndarray, l2: float, steps: int = 50) -> np.ndar
     return w
 
 
-def choose_threshold(probs: np.ndarray, answerable: np.ndarray, refusal_recall: float) -> float:
-    """The cut: refuse below it. Meets `refusal_recall` on unanswerable rows with the fewest
-    answerable rows refused (ties: the lower cut)."""
-    negatives = np.sort(probs[~answerable])
-    if len(negatives) == 0:
+def choose_threshold(probs: np.ndarray, answerable: np.ndarray, refusal_recall: float = 0.9,
+                     false_refusal: float = 0.025) -> float:
+    """The cut (refuse below it) that best meets both targets: the fewest target-scaled misses,
+    `false refusals / false_refusal + missed refusals / (1 - refusal_recall)` as shares of their
+    classes. Candidate cuts lie midway between neighbouring probabilities; ties take the lower cut.
+    """
+    if answerable.all():
         return 0.0
-    need = math.ceil(refusal_recall * len(negatives) - 1e-9)
-    if need == 0:
-        return 0.0
-    highest_refused = negatives[need - 1]
-    above = probs[probs > highest_refused]
-    upper = float(above.min()) if len(above) else 1.0
-    return float((highest_refused + upper) / 2)
+    values = np.unique(probs)
+    cuts = np.concatenate([[0.0], (values[:-1] + values[1:]) / 2, [1.0]])
+    positives, negatives = probs[answerable], probs[~answerable]
+
+    def cost(cut: float) -> float:
+        false = float((positives < cut).mean()) if len(positives) else 0.0
+        missed = float((negatives >= cut).mean())
+        return false / max(false_refusal, 1e-9) + missed / max(1 - refusal_recall, 1e-9)
+
+    return float(min(cuts, key=cost))

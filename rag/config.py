@@ -152,9 +152,9 @@ class AnswerSettings(Section):
         0.85, gt=0, le=1, description="extra sentences must score this share of the best one"
     )
     # The unit scorer (rag/query/answering.py); the calibration was fitted with these values.
-    lexical_weight: float = Field(0.7, description="weight of the IDF share of question terms present")
+    lexical_weight: float = Field(0.2, description="weight of the IDF share of question terms present")
     rank_weight: float = Field(0.05, description="bonus of weight / passage rank")
-    type_penalty: float = Field(0.3, description="taken off a unit lacking the asked answer type")
+    type_penalty: float = Field(0.15, description="taken off a unit lacking the asked answer type")
     echo_penalty: float = Field(0.3, description="taken off a unit that only restates the question")
     echo_min_new_terms: int = Field(2, ge=0, description="a unit with fewer terms not in the question is an echo")
     list_items: int = Field(8, ge=0, description="a sentence ending in ':' takes up to this many items")

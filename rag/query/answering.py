@@ -141,12 +141,16 @@ def score_units(index: Index, question: str, vector: np.ndarray,
 
 
 def answer_type(question: str) -> str | None:
-    """The kind of answer a wh-question asks for: 'when', 'how many', 'how much', 'who', 'where'."""
+    """The kind of answer a question asks for: 'when', 'how many', 'how much', 'who', 'where' or
+    'which' (a name). Read from its last sentence, where quiz-style questions put the ask."""
     lowered = question.lower()
     for kind in ("how many", "how much"):
         if kind in lowered:
             return kind
-    first = re.match(r"\s*(when|who|where)\b", lowered)
+    last = re.split(r"(?<=[.!?])\s+", lowered.strip())[-1]
+    if re.search(r"(?:^|,\s*)(how soon|what (year|month|day|date))\b", last):
+        return "when"
+    first = re.search(r"(?:^|,\s*)(when|who|where|which)\b", last)
     return first.group(1) if first else None
 
 
@@ -158,7 +162,7 @@ def satisfies(kind: str | None, question: str, sentence: str) -> bool:
     if kind == "who":
         return any(any(w.lower() not in asked for w in re.findall(r"[A-Za-z]+", name))
                    for name in FULL_NAME.findall(sentence))
-    if kind == "where":
+    if kind in ("where", "which"):
         words = CAPITALIZED.findall(sentence.lstrip("\"'“‘( "))[1:]
         return any(w.lower() not in asked for w in words)
     return True

@@ -44,7 +44,7 @@ def test_scorer_weights_come_from_settings(index):
     try:
         plain = score_units(index, QUESTION, vector, passages)
     finally:
-        index.settings.answer.lexical_weight = 0.7
+        index.settings.answer.lexical_weight = 0.2
     assert {(c.start, round(c.score - c.cosine, 6)) for c in plain} != {(c.start, round(c.score - c.cosine, 6))
                                                                          for c in base}
 

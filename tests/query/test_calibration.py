@@ -27,12 +27,16 @@ def test_fit_separates_classes_and_meets_the_recall_target():
     assert all(w > 0 for w in model.weights)  # every feature is higher for the answerable class here
 
 
-def test_threshold_is_between_the_last_refused_and_the_next_probability():
+def test_threshold_balances_missed_refusals_against_false_ones():
     probs = np.array([0.1, 0.2, 0.3, 0.9, 0.95])
     answerable = np.array([False, False, True, True, True])
-    assert choose_threshold(probs, answerable, 1.0) == pytest.approx(0.25)
-    assert choose_threshold(probs, answerable, 0.5) == pytest.approx(0.15)
-    assert choose_threshold(probs, np.ones(5, bool), 0.9) == 0.0
+    assert choose_threshold(probs, answerable) == pytest.approx(0.25)  # both refused, none wrongly
+    overlap = np.array([0.1, 0.5, 0.4, 0.9, 0.95])  # an answerable one sits below an unanswerable one
+    # a false refusal costs (1/3)/0.025 = 13.3, a missed refusal (1/2)/0.1 = 5: miss the 0.5 one
+    assert choose_threshold(overlap, answerable) == pytest.approx(0.25)
+    # tolerate false refusals (0.5): refusing the 0.5 one now costs (1/3)/0.5 = 0.67 < 5
+    assert choose_threshold(overlap, answerable, false_refusal=0.5) == pytest.approx(0.7)
+    assert choose_threshold(probs, np.ones(5, bool)) == 0.0
 
 
 def test_fit_needs_both_classes():
