@@ -133,7 +133,7 @@ def score_units(index: Index, question: str, vector: np.ndarray,
             score = cosine + scoring.lexical_weight * lexical + scoring.rank_weight / passage.rank
             if not satisfies(expected, question, text):
                 score -= scoring.type_penalty
-            if new_terms < scoring.echo_min_new_terms or QUESTION_MARK.search(text):
+            if not unit.title and (new_terms < scoring.echo_min_new_terms or QUESTION_MARK.search(text)):
                 score -= scoring.echo_penalty
             out.append(Candidate(passage, unit.start, unit.end, score, cosine, unit_vec, lexical, new_terms))
     out.sort(key=lambda c: -c.score)
