@@ -201,6 +201,19 @@ def info(index_dir: IndexDir = None, as_json: JsonFlag = False) -> None:
     out.print(table)
     out.print("settings: " + ", ".join(f"{k}={v}" for k, v in manifest.get("settings", {}).items()),
               highlight=False, markup=False)
+    print_calibration(manifest, settings)
+
+
+def print_calibration(manifest: dict, settings: Settings) -> None:
+    """The refusal model recorded at build time and the one answers use now (rag calibrate may differ)."""
+    from rag import load_calibration
+
+    built = manifest.get("calibration") or {}
+    current, path = load_calibration(settings.index_dir)
+    out.print(f"refusal model: {path} (digest {current.digest}, refuse below P = {current.threshold:.3f})"
+              + ("" if built.get("digest") in (None, current.digest) else
+                 f"; the build recorded {built.get('path')} (digest {built.get('digest')})"),
+              highlight=False, markup=False)
 
 
 def require_keys(manifest: dict, folder: Path) -> tuple[dict, dict]:
