@@ -38,7 +38,8 @@ _EXPORTS: dict[str, str] = {
     "uploaded_file": "rag.index.live", "rebuild_corpus": "rag.index.live", "watch_corpus": "rag.index.live",
     "corpus_roots": "rag.index.live", "Skipped": "rag.ingest.loaders",
     # asking
-    "ask": "rag.query.answering", "search": "rag.query.retrieval", "rank_documents": "rag.query.retrieval",
+    "ask": "rag.query.answering", "answer_from": "rag.query.answering",
+    "question_names": "rag.query.answering", "search": "rag.query.retrieval", "rank_documents": "rag.query.retrieval",
     "DocFilter": "rag.query.filters", "parse_filter": "rag.query.filters",
     # generated answers: streamed events, verification, counts for evaluation
     "ask_stream": "rag.query.streaming", "GeneratedSentence": "rag.query.generation",
@@ -47,16 +48,23 @@ _EXPORTS: dict[str, str] = {
     "missing_claims": "rag.query.verify",
     # encoders and stores (benchmarks measure them directly)
     "Encoder": "rag.embed", "FakeEncoder": "rag.embed", "load_encoder": "rag.embed",
+    "EmbeddingCache": "rag.embed",
     "create_store": "rag.stores", "open_store": "rag.stores", "choose_faiss_kind": "rag.stores.faiss_store",
     "cores": "rag.hardware", "cpu_flags": "rag.hardware",
     # evaluation
     "load_gold": "rag.eval.gold", "run_gold": "rag.eval.gold", "check_floors": "rag.eval.gold",
-    "write_report": "rag.eval.gold", "load_beir": "rag.eval.beir", "run_beir": "rag.eval.beir",
+    "write_report": "rag.eval.gold", "select_split": "rag.eval.gold", "GoldQuestion": "rag.eval.gold",
+    "judge_answer": "rag.eval.gold", "summarize_results": "rag.eval.gold",
+    "run_beir_answers": "rag.eval.beir_answers", "calibrate": "rag.eval.calibrate",
+    "calibration_rows": "rag.eval.calibrate", "fit_calibration": "rag.calibration",
+    "load_calibration": "rag.calibration", "Calibration": "rag.calibration", "load_answer_questions": "rag.eval.beir_answers",
+    "load_beir": "rag.eval.beir", "run_beir": "rag.eval.beir",
     "beir_document": "rag.eval.beir", "rank_to_depth": "rag.eval.beir", "BEIR_MODES": "rag.eval.beir",
     "default_index_dir": "rag.eval.beir", "format_beir_table": "rag.eval.beir",
     "reference_metrics": "rag.eval.beir", "evaluate_run": "rag.eval.metrics",
 }
-_RENAMED = {"choose_faiss_kind": "choose_kind", "BEIR_MODES": "MODES", "evaluate_run": "evaluate"}
+_RENAMED = {"choose_faiss_kind": "choose_kind", "BEIR_MODES": "MODES", "evaluate_run": "evaluate",
+            "fit_calibration": "fit", "judge_answer": "judge", "summarize_results": "summarize"}
 
 __all__ = sorted(_EXPORTS)
 
@@ -83,7 +91,7 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time names load lazil
         VectorSettings,
         load_settings,
     )
-    from rag.embed import Encoder, FakeEncoder, load_encoder
+    from rag.embed import EmbeddingCache, Encoder, FakeEncoder, load_encoder
     from rag.errors import (
         ConfigError,
         IndexBusy,
@@ -108,7 +116,13 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time names load lazil
         reference_metrics,
         run_beir,
     )
-    from rag.eval.gold import check_floors, load_gold, run_gold, write_report
+    from rag.eval.beir_answers import load_answer_questions, run_beir_answers
+    from rag.eval.calibrate import calibrate, calibration_rows
+    from rag.calibration import Calibration, load_calibration
+    from rag.calibration import fit as fit_calibration
+    from rag.eval.gold import GoldQuestion, check_floors, load_gold, run_gold, select_split, write_report
+    from rag.eval.gold import judge as judge_answer
+    from rag.eval.gold import summarize as summarize_results
     from rag.eval.metrics import evaluate as evaluate_run
     from rag.hardware import cores, cpu_flags
     from rag.index.build import (
@@ -133,7 +147,7 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time names load lazil
     from rag.ingest.loaders import Skipped
     from rag.index.manifest import index_fingerprint, read_manifest
     from rag.index.reader import Index, open_index
-    from rag.query.answering import ask
+    from rag.query.answering import answer_from, ask, question_names
     from rag.query.filters import DocFilter, parse_filter
     from rag.query.generation import FinalAnswer, GeneratedSentence, generation_counts, shown_sentences
     from rag.query.retrieval import rank_documents, search

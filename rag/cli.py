@@ -19,24 +19,24 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from rag.cli_eval import calibrate, evaluate
+from rag.cli_options import IndexDir, settings_for
 from rag.cli_render import (
     BarProgress,
     err,
     out,
     print_build,
-    print_gold_report,
     print_skips,
     print_watch_error,
     progress_bar,
     style_label,
 )
-from rag.config import Settings, load_settings
+from rag.config import Settings
 from rag.errors import RagError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
                   help="Ask questions of a folder of documents; every answer cites its sources.")
 
-IndexDir = Annotated[Path | None, typer.Option("--index-dir", help="index folder [default: index/]")]
 ModeOpt = Annotated[str | None, typer.Option("--mode", help="hybrid | dense | keyword")]
 # The HTTP layer sits above rag and imports it, never the reverse, so it is named, not imported.
 APP_FACTORY = "api.app:create_app"
@@ -70,11 +70,6 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise typer.Exit(130) from None
 
     return wrapper
-
-
-def settings_for(index_dir: Path | None = None, **overrides: Any) -> Settings:
-    values = {"index_dir": index_dir, **overrides}
-    return load_settings().with_overrides(**values)
 
 
 @app.command()
@@ -212,6 +207,19 @@ def info(index_dir: IndexDir = None, as_json: JsonFlag = False) -> None:
     out.print(table)
     out.print("settings: " + ", ".join(f"{k}={v}" for k, v in manifest.get("settings", {}).items()),
               highlight=False, markup=False)
+    print_calibration(manifest, settings)
+
+
+def print_calibration(manifest: dict, settings: Settings) -> None:
+    """The refusal model recorded at build time and the one answers use now (rag calibrate may differ)."""
+    from rag import load_calibration
+
+    built = manifest.get("calibration") or {}
+    current, path = load_calibration(settings.index_dir)
+    out.print(f"refusal model: {path} (digest {current.digest}, refuse below P = {current.threshold:.3f})"
+              + ("" if built.get("digest") in (None, current.digest) else
+                 f"; the build recorded {built.get('path')} (digest {built.get('digest')})"),
+              highlight=False, markup=False)
 
 
 def require_keys(manifest: dict, folder: Path) -> tuple[dict, dict]:
@@ -225,66 +233,6 @@ def require_keys(manifest: dict, folder: Path) -> tuple[dict, dict]:
     if missing:
         raise IndexCorrupt(f"{folder / 'manifest.json'} lacks {', '.join(missing)}; rebuild with 'rag index'")
     return manifest["counts"], model
-
-
-@app.command(name="eval")
-@friendly
-def evaluate(
-    gold: Annotated[Path, typer.Option(help="gold set (JSON Lines)")] = Path("eval/seeds.jsonl"),
-    beir: Annotated[Path | None, typer.Option(help="BEIR folder: corpus, queries, qrels")] = None,
-    index_dir: IndexDir = None,
-    json_path: Annotated[Path | None, typer.Option("--json", help="write the full report here")] = None,
-    min_hit1: Annotated[float | None, typer.Option(help="fail if hit@1 is lower")] = None,
-    min_hitk: Annotated[float | None, typer.Option(help="fail if hit@k is lower")] = None,
-    min_mrr: Annotated[float | None, typer.Option(help="fail if MRR is lower")] = None,
-    min_refusal_recall: Annotated[float | None, typer.Option(help="fail if fewer unanswerable "
-                                                                     "questions are refused")] = None,
-    max_false_refusal: Annotated[float | None, typer.Option(help="fail if more answerable "
-                                                                    "questions are refused")] = None,
-    min_answer_contains: Annotated[float | None, typer.Option(help="fail if lower")] = None,
-    limit: Annotated[int | None, typer.Option(help="BEIR: only the first N queries")] = None,
-) -> None:
-    """Score answers against a gold set, or retrieval on a BEIR data set.
-
-    Examples: rag eval --gold eval/seeds.jsonl --min-hit1 0.95 --json eval/reports/seeds.json
-              rag eval --beir ../shared/bench-data/scifact --index-dir /tmp/scifact-index
-    """
-    if beir is not None:
-        return evaluate_beir(beir, index_dir, json_path, limit)
-    from rag import check_floors, load_gold, open_index, run_gold, write_report
-
-    questions = load_gold(gold)
-    index_ = open_index(settings_for(index_dir))
-    with progress_bar() as bar:
-        task = bar.add_task(f"asking {gold.name}", total=len(questions))
-        report = run_gold(index_, questions, lambda _: bar.advance(task))
-    print_gold_report(report)
-    if json_path:
-        write_report(report, json_path)
-        out.print(f"report written to {json_path}", highlight=False)
-    failures = check_floors(report["summary"], {
-        "min_hit1": min_hit1, "min_hitk": min_hitk, "min_mrr": min_mrr,
-        "min_refusal_recall": min_refusal_recall, "max_false_refusal": max_false_refusal,
-        "min_answer_contains": min_answer_contains})
-    for failure in failures:
-        err.print(f"FAILED floor: {failure}", highlight=False, markup=False)
-    if failures:
-        raise typer.Exit(1)
-
-
-def evaluate_beir(folder: Path, index_dir: Path | None, json_path: Path | None, limit: int | None) -> None:
-    from rag import default_index_dir, format_beir_table, run_beir
-
-    settings = settings_for(index_dir)
-    if index_dir is None:  # one index (and embedding cache) per data set and index configuration
-        settings = settings.with_overrides(index_dir=default_index_dir(folder, settings))
-    with progress_bar() as bar:
-        report = run_beir(folder, settings, progress=BarProgress(bar), limit_queries=limit)
-    out.print(format_beir_table(report), highlight=False, markup=False)
-    if json_path:
-        from rag import write_report
-
-        write_report(report, json_path)
 
 
 @app.command()
@@ -363,6 +311,10 @@ def start_watcher(settings: Settings) -> None:
 
     threading.Thread(target=watch_corpus, args=(settings, print_build, print_watch_error, threading.Event()),
                      name="rag-watch", daemon=True).start()
+
+
+app.command(name="eval")(friendly(evaluate))
+app.command(name="calibrate")(friendly(calibrate))
 
 
 def main() -> None:

@@ -56,16 +56,25 @@ def print_skips(skipped: list[Any]) -> None:
 
 
 def print_gold_report(report: dict) -> None:
-    table = Table("id", "ok", "cited", "answer", title="questions")
+    table = Table("id", "split", "ok", "says", "cited", "answer", title="questions")
     for q in report["questions"]:
         ok = q["hit1"] if q["answerable"] else q["abstained"]
-        cited = ", ".join(d[:12] for d in q["cited"]) or ("refused" if q["abstained"] else "-")
-        table.add_row(Text(str(q["id"])), "yes" if ok else "NO", Text(cited), Text(q["answer"][:70]))
+        cited = ", ".join(d[:12] for d in q["cited"][:3]) or ("refused" if q["abstained"] else "-")
+        says = "-" if q.get("contains") is None else ("yes" if q["contains"] else "no")
+        table.add_row(Text(str(q["id"])), q.get("split") or "-", "yes" if ok else "NO", says, Text(cited),
+                      Text(q["answer"][:70]))
     out.print(table)
-    summary = Table("metric", "value", title="summary")
-    for key, value in report["summary"].items():
-        summary.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+    columns = {"all": report["summary"], **report.get("splits", {})}
+    summary = Table("metric", *columns, title="summary")
+    for key in report["summary"]:
+        summary.add_row(key, *(_cell(part.get(key)) for part in columns.values()))
     out.print(summary)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 def print_build(report: Any, changed: set[str]) -> None:

@@ -144,20 +144,22 @@ class AnswerSettings(Section):
 
     max_sentences: int = Field(3, ge=1, le=10)
     passages: int = Field(6, ge=1, le=50, description="passages whose sentences are scored")
-    abstain_below: float = Field(
-        0.71, description="refuse when the best evidence scores below this; calibrated on "
-        "eval/seeds.jsonl (see eval/README.md)"
+    abstain_below: float | None = Field(
+        None, ge=0, le=1, description="refuse when P(answered) is below this; unset: the threshold "
+        "of the calibration (rag/calibration.json, or the index folder's own from rag calibrate)"
     )
     follow_ratio: float = Field(
         0.85, gt=0, le=1, description="extra sentences must score this share of the best one"
     )
-    # The sentence scorer (rag/query/answering.py); abstain_below was calibrated with these values.
-    lexical_weight: float = Field(0.7, description="weight of the IDF share of question terms present")
+    # The unit scorer (rag/query/answering.py); the calibration was fitted with these values.
+    lexical_weight: float = Field(0.2, description="weight of the IDF share of question terms present")
     rank_weight: float = Field(0.05, description="bonus of weight / passage rank")
-    focus_weight: float = Field(2.0, description="weight of cosine to the question minus to its names")
-    type_penalty: float = Field(0.3, description="taken off a sentence lacking the asked answer type")
-    unknown_name_penalty: float = Field(0.15, description="taken off per question name the corpus lacks")
-    min_words: int = Field(4, ge=1, description="shorter sentences are never answers")
+    type_penalty: float = Field(0.15, description="taken off a unit lacking the asked answer type")
+    echo_penalty: float = Field(0.3, description="taken off a unit that only restates the question")
+    echo_min_new_terms: int = Field(2, ge=0, description="a unit with fewer terms not in the question is an echo")
+    list_items: int = Field(8, ge=0, description="a sentence ending in ':' takes up to this many items")
+    list_item_words: int = Field(14, ge=1, description="longer sentences end a list")
+    min_words: int = Field(4, ge=1, description="shorter units are never answers")
     same_sentence_cosine: float = Field(0.95, description="a runner-up this close to a chosen one repeats it")
 
 

@@ -85,6 +85,9 @@ def test_rag_never_imports_the_edges():
         assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
 
 
+CLI_MODULES = {"cli.py", "cli_eval.py"}  # the CLI is a user of the surface, like api/
+
+
 def test_nothing_inside_rag_imports_the_public_surface():
     """rag/__init__.py sits on top; a stage importing `rag` itself would climb back up."""
     for path in (ROOT / "rag").rglob("*.py"):
@@ -93,7 +96,7 @@ def test_nothing_inside_rag_imports_the_public_surface():
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module == "rag" and node.level == 0:
-                assert path.name == "cli.py", f"{path.relative_to(ROOT)} imports from the rag facade"
+                assert path.name in CLI_MODULES, f"{path.relative_to(ROOT)} imports from the rag facade"
 
 
 def test_stores_do_not_import_each_other():

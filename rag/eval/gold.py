@@ -1,22 +1,26 @@
-"""Gold-set evaluation: run questions through the real `ask` path and score the citations.
+"""Gold-set evaluation: run questions through the real `ask` path and score citations and answers.
 
 A gold set is JSON Lines, one `GoldQuestion` per line (format in eval/README.md). The report has
-per-question rows and overall metrics: citation hit@1 / hit@k / MRR over answerable questions,
-refusal precision and recall over unanswerable ones, false refusals, `answer_contains` rate and
-latency percentiles. Floors turn it into a CI gate.
+per-question rows and metrics, overall and per split (`dev`, `test`): citation hit@1 / hit@k / MRR
+over answerable questions, refusal precision and recall over unanswerable ones, false refusals,
+answer-contains, the token F1 of the best answer sentence and multiple-choice accuracy
+(`rag.eval.answer_metrics`), and latency percentiles. Floors turn it into a CI gate.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rag.errors import InputError, StorageError
+from rag.eval.answer_metrics import best_f1, choice_supported, contains, contains_any
 from rag.index.reader import Index
 from rag.query.answering import ask
 from rag.types import Answer
@@ -32,10 +36,16 @@ class GoldQuestion(BaseModel):
     expected_doc_ids: list[str] = Field(default_factory=list)
     answerable: bool = True
     answer_contains: list[str] = Field(default_factory=list)
+    answers: list[str] = Field(default_factory=list, description="acceptable answers, any one will do")
+    choices: list[str] = Field(default_factory=list, description="multiple-choice options")
+    answer_index: list[int] = Field(default_factory=list, description="the correct choices")
+    split: Literal["dev", "test"] | None = None
+    kind: str | None = Field(None, description="free-form label for reports (list, paraphrase, ...)")
 
 
 class QuestionResult(BaseModel):
     id: str
+    split: str | None = None
     question: str
     answerable: bool
     abstained: bool
@@ -44,6 +54,8 @@ class QuestionResult(BaseModel):
     hitk: bool
     reciprocal_rank: float
     contains: bool | None
+    f1: float | None = None
+    choice_correct: bool | None = None
     latency_ms: float
     answer: str
 
@@ -70,19 +82,38 @@ def load_gold(path: Path) -> list[GoldQuestion]:
     return questions
 
 
+CITATION_MARK = re.compile(r"\[\d+\]")
+
+
+def select_split(questions: list[GoldQuestion], split: str | None) -> list[GoldQuestion]:
+    """The questions of one split (all of them for None); an empty selection is an InputError."""
+    if split is None:
+        return questions
+    chosen = [q for q in questions if q.split == split]
+    if not chosen:
+        raise InputError(f"no question has split '{split}'; give each line \"split\": \"dev\" or \"test\"")
+    return chosen
+
+
 def judge(item: GoldQuestion, answer: Answer, latency_ms: float) -> QuestionResult:
     cited = [c.doc_id for c in answer.citations]
     expected = set(item.expected_doc_ids)
     ranks = [i for i, doc in enumerate(cited, start=1) if doc in expected]
-    contains = None
+    text = "" if answer.abstained else CITATION_MARK.sub(" ", answer.answer)
+    contained = f1 = choice = None
     if item.answerable and item.answer_contains:
-        text = answer.answer.lower() if not answer.abstained else ""
-        contains = all(s.lower() in text for s in item.answer_contains)
+        contained = all(contains(text, s) for s in item.answer_contains)
+    elif item.answerable and item.answers:
+        contained = contains_any(text, item.answers)
+    if item.answerable and item.answers:
+        f1 = round(best_f1([c.quote for c in answer.citations] or [text], item.answers), 4)
+    if item.answerable and item.choices and item.answer_index:
+        choice = choice_supported(text, item.choices) in item.answer_index
     return QuestionResult(
-        id=item.id, question=item.question, answerable=item.answerable, abstained=answer.abstained,
-        cited=cited, hit1=bool(ranks) and ranks[0] == 1, hitk=bool(ranks),
-        reciprocal_rank=1 / ranks[0] if ranks else 0.0, contains=contains,
-        latency_ms=round(latency_ms, 2), answer=answer.answer,
+        id=item.id, split=item.split, question=item.question, answerable=item.answerable,
+        abstained=answer.abstained, cited=cited, hit1=bool(ranks) and ranks[0] == 1, hitk=bool(ranks),
+        reciprocal_rank=1 / ranks[0] if ranks else 0.0, contains=contained, f1=f1,
+        choice_correct=choice, latency_ms=round(latency_ms, 2), answer=answer.answer,
     )
 
 
@@ -97,7 +128,10 @@ def run_gold(index: Index, questions: list[GoldQuestion],
         results.append(result)
         if progress:
             progress(result)
-    return {"summary": summarize(results), "questions": [r.model_dump() for r in results],
+    splits = sorted({r.split for r in results if r.split})
+    return {"summary": summarize(results),
+            "splits": {s: summarize([r for r in results if r.split == s]) for s in splits},
+            "questions": [r.model_dump() for r in results],
             "index": {"build": index.build_id, "settings": index.manifest.get("settings")}}
 
 
@@ -107,6 +141,8 @@ def summarize(results: list[QuestionResult]) -> dict[str, float | int]:
     refused = [r for r in results if r.abstained]
     latencies = np.array([r.latency_ms for r in results]) if results else np.zeros(1)
     contains = [r.contains for r in answerable if r.contains is not None]
+    f1s = [r.f1 for r in answerable if r.f1 is not None]
+    choices = [r.choice_correct for r in answerable if r.choice_correct is not None]
 
     def rate(part: int, whole: int) -> float:
         return round(part / whole, 4) if whole else 0.0
@@ -122,6 +158,8 @@ def summarize(results: list[QuestionResult]) -> dict[str, float | int]:
         "refusal_precision": rate(sum(not r.answerable for r in refused), len(refused)),
         "false_refusal_rate": rate(sum(r.abstained for r in answerable), len(answerable)),
         "answer_contains": rate(sum(contains), len(contains)),
+        **({"token_f1": rate(sum(f1s), len(f1s))} if f1s else {}),
+        **({"choice_accuracy": rate(sum(choices), len(choices))} if choices else {}),
         "latency_p50_ms": round(float(np.percentile(latencies, 50)), 2),
         "latency_p95_ms": round(float(np.percentile(latencies, 95)), 2),
     }

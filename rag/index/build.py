@@ -15,6 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
+from rag.calibration import load_calibration
 from rag.config import Settings
 from rag.embed import EmbeddingCache, Encoder, embed_with_cache, load_encoder
 from rag.errors import NothingIndexed
@@ -173,6 +174,7 @@ def _build_locked(settings: Settings, documents: list[Document], progress: Progr
                                  "chunks": sum(1 for c in chunks if c.doc_id == d.doc_id)}
                       for d in documents},
         "build_seconds": round(time.perf_counter() - started, 3),
+        "calibration": calibration_record(root),
     }
     stages["keyword_and_dedup"] = time.perf_counter() - mark
     mark = time.perf_counter()
@@ -185,6 +187,13 @@ def _build_locked(settings: Settings, documents: list[Document], progress: Progr
                        sentences=len(sentence_rows), embedded=embedded,
                        reused=len(chunks) + len(sentence_rows) - embedded,
                        seconds=time.perf_counter() - started)
+
+
+def calibration_record(root: Path) -> dict[str, object]:
+    """Which refusal model answers from this build: the index folder's own fit, else the packaged one."""
+    calibration, path = load_calibration(root)
+    return {"path": path, "digest": calibration.digest, "threshold": calibration.threshold,
+            "fitted_on": calibration.fitted_on}
 
 
 def chunk_corpus(settings: Settings, documents: Iterable[Document], embedder: Encoder) -> list[Chunk]:

@@ -1,21 +1,25 @@
-"""Passages -> Answer: sentences picked and cited, citations verified, or an honest refusal.
+"""Passages -> Answer: units picked and cited, citations verified, or an honest refusal.
 
-No language model is involved. Every sentence of the retrieved passages is scored against the
-question: cosine of precomputed sentence vectors, plus the IDF-weighted share of the question's
-terms it contains, less a penalty when it lacks the kind of answer asked for (a date for "when",
-a number for "how many", a name for "who"). The best one to `max_sentences` sentences become the
-answer, each followed by `[n]`. When the best sentence is weak evidence (see `evidence`: it also
-weighs how much of the match is more than the question's names, and names the corpus never
-mentions) the answer is a refusal with no citations.
+No language model is involved. Every answer unit of the retrieved passages (a sentence, a list
+with its intro, fragments joined: `rag.query.units`) is scored against the question: cosine of its
+sentence vectors, plus the IDF-weighted share of the question's terms it contains, less a penalty
+when it lacks the kind of answer asked for (a date for "when", a number for "how many", a name for
+"who") and less one when it only echoes the question (it adds fewer than `echo_min_new_terms`
+terms of its own, or is itself a question). A document title is never an answer unless a title
+is asked for. The best unit comes first, then close runners-up, each followed by `[n]`.
+
+Whether to answer at all is a probability (`rag.calibration`): a logistic model over the
+best unit's features (score, cosine, lexical share, focus on more than the question's names,
+names the corpus never mentions, new terms), fitted on dev questions. Below its threshold the
+answer is a refusal with no citations.
 
 Every citation is checked before it is returned (`rag.query.citations`): it must lie inside a
-retrieved passage and its quote must equal the document text at its offsets. A citation failing
-that is dropped. The scorer's weights are settings (`settings.answer`), since the refusal
-threshold was calibrated with them.
+retrieved passage and its quote must equal the document text at its offsets.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -25,12 +29,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.index.reader import Index
+from rag.calibration import Calibration, load_calibration
 from rag.query.citations import cite, display_text, verified
 from rag.query.filters import DocFilter
 from rag.query.generation import generate_answer
 from rag.query.retrieval import search, validate_query
+from rag.query.units import Unit, asks_for_title, build_units, unit_vector
 from rag.stores import tokenize
-from rag.types import Answer, Mode, Passage, RelatedPassage, Style
+from rag.types import Answer, Chunk, Mode, Passage, RelatedPassage, Style
 
 REFUSAL = "The documents do not say. I found nothing in them that answers this question."
 QUESTION_FRAME = {"say", "said", "doe", "whi", "accord", "mention", "describ", "report", "tell", "told"}
@@ -46,6 +52,7 @@ ANSWER_TYPES = {
     "how much": re.compile(rf"\d|\$|{NUMBER_WORDS}", re.IGNORECASE),
 }
 CAPITALIZED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z]+")
+QUESTION_MARK = re.compile(r"\?[\s\"'”’)]*$")
 FULL_NAME = re.compile(r"\b[A-Z][a-zA-Z'’-]+(?:\s+[A-Z]\.)?(?:\s+[A-Z][a-zA-Z'’-]+)+")
 
 
@@ -59,6 +66,8 @@ class Candidate:
     score: float
     cosine: float
     vector: np.ndarray
+    lexical: float = 0.0
+    new_terms: int = 0
 
 
 def ask(index: Index, question: str, k: int | None = None, mode: Mode | None = None,
@@ -79,18 +88,7 @@ def ask(index: Index, question: str, k: int | None = None, mode: Mode | None = N
     passages = search(index, question, k or index.settings.answer.passages, mode, vector, where)
     timings["retrieve_ms"] = _ms(mark)
     mark = time.perf_counter()
-    candidates = score_sentences(index, question, vector, passages)
-    if evidence(index, question, candidates, names_vector) < index.settings.answer.abstain_below:
-        answer = Answer(question=question, answer=REFUSAL, abstained=True,
-                        related=related_passages(index, candidates))
-    else:
-        chosen = choose(candidates, index.settings.answer.max_sentences,
-                        index.settings.answer.follow_ratio, index.settings.answer.same_sentence_cosine)
-        citations = verified(index, cite(index, [(c.passage, c.start, c.end, c.score) for c in chosen]),
-                             passages)
-        text = " ".join(f"{display_text(c.quote)} [{c.n}]" for c in citations)
-        answer = Answer(question=question, answer=text or REFUSAL, abstained=not citations,
-                        citations=citations)
+    answer = answer_from(index, question, vector, names_vector, passages)
     timings["answer_ms"] = _ms(mark)
     timings["total_ms"] = _ms(started)
     answer.timings_ms = timings
@@ -99,43 +97,66 @@ def ask(index: Index, question: str, k: int | None = None, mode: Mode | None = N
     return answer
 
 
-def score_sentences(index: Index, question: str, vector: np.ndarray,
-                    passages: list[Passage]) -> list[Candidate]:
-    """Every sentence of `passages`, scored and sorted best first."""
+def answer_from(index: Index, question: str, vector: np.ndarray, names_vector: np.ndarray | None,
+                passages: list[Passage]) -> Answer:
+    """The answer stage proper: score the units of `passages`, refuse or quote and cite the best."""
+    candidates = score_units(index, question, vector, passages)
+    if refuse(index, question, candidates, names_vector):
+        return Answer(question=question, answer=REFUSAL, abstained=True,
+                      related=related_passages(index, candidates))
+    scoring = index.settings.answer
+    chosen = choose(candidates, scoring.max_sentences, scoring.follow_ratio, scoring.same_sentence_cosine)
+    citations = verified(index, cite(index, [(c.passage, c.start, c.end, c.score) for c in chosen]), passages)
+    text = " ".join(f"{display_text(c.quote)} [{c.n}]" for c in citations)
+    return Answer(question=question, answer=text or REFUSAL, abstained=not citations, citations=citations)
+
+
+def score_units(index: Index, question: str, vector: np.ndarray,
+                passages: list[Passage]) -> list[Candidate]:
+    """Every answer unit of `passages`, scored and sorted best first."""
     scoring = index.settings.answer
     weights = index.keyword.idf(sorted(set(tokenize([question])[0]) - QUESTION_FRAME))
     total = sum(weights.values())
+    asked = set(tokenize([question])[0])
     expected = answer_type(question)
+    title_ok = asks_for_title(question)
     out: list[Candidate] = []
     for passage in passages:
-        chunk = passage.chunk
-        text = index.documents[chunk.doc_id].text
-        for span in chunk.sentences:
-            sentence = text[span.start:span.end]
-            if len(sentence.split()) < scoring.min_words:
+        doc = index.documents[passage.chunk.doc_id]
+        for unit in units_of(index, passage.chunk):
+            text = doc.text[unit.start:unit.end]
+            if len(text.split()) < scoring.min_words or (unit.title and not title_ok):
                 continue
-            row = index.sentence_row.get((chunk.doc_id, span.start, span.end))
-            if row is None:
+            rows = [index.sentence_row.get((doc.doc_id, s.start, s.end)) for s in unit.sentences]
+            if any(row is None for row in rows):
                 continue
-            sentence_vector = index.sentence_vectors[row]
-            cosine = float(sentence_vector @ vector)
-            present = sentence_terms(index, chunk.doc_id, span.start, span.end)
+            unit_vec = unit_vector(unit, rows, index.sentence_vectors)
+            cosine = float(unit_vec @ vector)
+            present = frozenset().union(*(sentence_terms(index, doc.doc_id, s.start, s.end)
+                                          for s in unit.sentences))
             lexical = sum(w for t, w in weights.items() if t in present) / total if total else 0.0
+            new_terms = len(present - asked)
             score = cosine + scoring.lexical_weight * lexical + scoring.rank_weight / passage.rank
-            if not satisfies(expected, question, sentence):
+            if not satisfies(expected, question, text):
                 score -= scoring.type_penalty
-            out.append(Candidate(passage, span.start, span.end, score, cosine, sentence_vector))
+            if not unit.title and (new_terms < scoring.echo_min_new_terms or QUESTION_MARK.search(text)):
+                score -= scoring.echo_penalty
+            out.append(Candidate(passage, unit.start, unit.end, score, cosine, unit_vec, lexical, new_terms))
     out.sort(key=lambda c: -c.score)
     return out
 
 
 def answer_type(question: str) -> str | None:
-    """The kind of answer a wh-question asks for: 'when', 'how many', 'how much', 'who', 'where'."""
+    """The kind of answer a question asks for: 'when', 'how many', 'how much', 'who', 'where' or
+    'which' (a name). Read from its last sentence, where quiz-style questions put the ask."""
     lowered = question.lower()
     for kind in ("how many", "how much"):
         if kind in lowered:
             return kind
-    first = re.match(r"\s*(when|who|where)\b", lowered)
+    last = re.split(r"(?<=[.!?])\s+", lowered.strip())[-1]
+    if re.search(r"(?:^|,\s*)(how soon|what (year|month|day|date))\b", last):
+        return "when"
+    first = re.search(r"(?:^|,\s*)(when|who|where|which)\b", last)
     return first.group(1) if first else None
 
 
@@ -147,7 +168,7 @@ def satisfies(kind: str | None, question: str, sentence: str) -> bool:
     if kind == "who":
         return any(any(w.lower() not in asked for w in re.findall(r"[A-Za-z]+", name))
                    for name in FULL_NAME.findall(sentence))
-    if kind == "where":
+    if kind in ("where", "which"):
         words = CAPITALIZED.findall(sentence.lstrip("\"'“‘( "))[1:]
         return any(w.lower() not in asked for w in words)
     return True
@@ -164,22 +185,42 @@ def unknown_names(index: Index, question: str) -> list[str]:
     return [n for n in names if (tokens := tokenize([n])[0]) and not any(t in vocab for t in tokens)]
 
 
-def evidence(index: Index, question: str, candidates: list[Candidate],
-             names_vector: np.ndarray | None = None) -> float:
-    """How strongly the best sentence answers the question; compared with `abstain_below`.
-
-    Its score, plus its *focus*: how much closer the sentence is to the whole question than to
-    the names the question mentions. A sentence that only matches the names ("Zaluzhny, the
-    commander-in-chief" for "who replaced Zaluzhny as commander-in-chief?") has no focus and is
-    not an answer. Names the corpus never mentions lower the evidence further.
-    """
+def features(index: Index, question: str, candidates: list[Candidate],
+             names_vector: np.ndarray | None = None) -> dict[str, float] | None:
+    """The calibration features of the best unit (None without any candidate)."""
     if not candidates:
-        return 0.0
+        return None
     best = candidates[0]
-    unknown = min(len(unknown_names(index, question)), 2)
-    scoring = index.settings.answer
-    return (best.score + scoring.focus_weight * focus(best, names_vector)
-            - scoring.unknown_name_penalty * unknown)
+    return {"score": best.score, "cosine": best.cosine, "lexical": best.lexical,
+            "focus": focus(best, names_vector),
+            "unknown_names": float(min(len(unknown_names(index, question)), 2)),
+            "new_terms": math.log1p(best.new_terms)}
+
+
+def question_features(index: Index, question: str) -> dict[str, float] | None:
+    """The calibration features for `question`, exactly as `ask` computes them (for fitting)."""
+    question = validate_query(question)
+    names = question_names(question)
+    vectors = index.embedder.encode_queries([question, names] if names else [question])
+    passages = search(index, question, index.settings.answer.passages, None, vectors[0])
+    candidates = score_units(index, question, vectors[0], passages)
+    return features(index, question, candidates, vectors[1] if names else None)
+
+
+def answer_probability(index: Index, question: str, candidates: list[Candidate],
+                       names_vector: np.ndarray | None = None) -> float:
+    """P(the documents answer the question), by the index's calibration (0 without candidates)."""
+    values = features(index, question, candidates, names_vector)
+    return 0.0 if values is None else calibration_of(index).probability(values)
+
+
+def refuse(index: Index, question: str, candidates: list[Candidate],
+           names_vector: np.ndarray | None = None) -> bool:
+    """Whether the evidence is too weak to answer: below the calibrated (or configured) cut."""
+    cut = index.settings.answer.abstain_below
+    if cut is None:
+        cut = calibration_of(index).threshold
+    return answer_probability(index, question, candidates, names_vector) < cut
 
 
 def question_names(question: str) -> str:
@@ -228,7 +269,37 @@ def related_passages(index: Index, candidates: list[Candidate], limit: int = 3) 
 
 _TERMS: weakref.WeakKeyDictionary[Index, dict[tuple[str, int, int], frozenset[str]]] = \
     weakref.WeakKeyDictionary()
+_UNITS: weakref.WeakKeyDictionary[Index, dict[str, list[Unit]]] = weakref.WeakKeyDictionary()
+_CALIBRATION: weakref.WeakKeyDictionary[Index, Calibration] = weakref.WeakKeyDictionary()
 _TERMS_LOCK = threading.Lock()
+
+
+def units_of(index: Index, chunk: Chunk) -> list[Unit]:
+    """The answer units of a chunk (`rag.query.units`), computed once per index."""
+    with _TERMS_LOCK:
+        cache = _UNITS.setdefault(index, {})
+    units = cache.get(chunk.chunk_id)
+    if units is None:
+        doc = index.documents[chunk.doc_id]
+        scoring = index.settings.answer
+        units = cache[chunk.chunk_id] = build_units(chunk, doc.text, doc.title, scoring.min_words,
+                                                    scoring.list_items, scoring.list_item_words)
+    return units
+
+
+def reset_calibration(index: Index) -> None:
+    """Forget the index's loaded calibration (after `rag calibrate` wrote a new one)."""
+    with _TERMS_LOCK:
+        _CALIBRATION.pop(index, None)
+
+
+def calibration_of(index: Index) -> Calibration:
+    """The abstention model for this index: its folder's own fit, else the packaged one."""
+    with _TERMS_LOCK:
+        found = _CALIBRATION.get(index)
+        if found is None:
+            found = _CALIBRATION[index] = load_calibration(index.settings.index_dir)[0]
+    return found
 
 
 def sentence_terms(index: Index, doc_id: str, start: int, end: int) -> frozenset[str]:

@@ -142,7 +142,7 @@ def test_ask_returns_the_answer_contract_with_verified_citations(client, texts):
         assert set(citation) == CITATION_KEYS and citation["n"] == n
         assert f"[{n}]" in answer["answer"]
         assert texts[citation["doc_id"]][citation["start"]:citation["end"]] == citation["quote"]
-    assert answer["citations"][0]["doc_id"] == "000_fa0abe1aae40eff2"
+    assert answer["citations"][0]["doc_id"] in {"000_fa0abe1aae40eff2", "001_ba8a69dfa45ae580"}  # one story, two copies
 
 
 def test_ask_over_http_equals_the_library_call(client, seeds_loaded):

@@ -66,7 +66,7 @@ def test_completion_carries_verified_citations_as_annotations(client, texts, ser
     reference = httpx.post(f"{server.url}/ask", json={"question": QUESTION}, timeout=60).json()
     assert message.content == reference["answer"]
     check_cited(message.content, message.annotations, completion.citations, texts, server)
-    assert completion.citations[0]["doc_id"] == "000_fa0abe1aae40eff2"
+    assert completion.citations[0]["doc_id"] in {"000_fa0abe1aae40eff2", "001_ba8a69dfa45ae580"}  # one story, two copies
     assert completion.usage.total_tokens > 0
 
 

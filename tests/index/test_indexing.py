@@ -69,7 +69,7 @@ def test_chunk_offsets_reproduce_the_original_file_text(built):
 
 
 def test_boilerplate_is_not_indexed(built):
-    from test_loading import BOILERPLATE
+    from ingest.test_loading import BOILERPLATE
 
     _, _, index = built
     for chunk in index.chunks:

@@ -7,7 +7,7 @@ import pytest
 from fakes import fake_index
 
 from rag import ask, search
-from rag.query.answering import REFUSAL, score_sentences
+from rag.query.answering import REFUSAL, score_units
 from rag.query.citations import verified
 from rag.query.retrieval import rrf
 
@@ -39,22 +39,22 @@ def test_a_citation_outside_the_retrieved_passages_is_dropped(index):
 def test_scorer_weights_come_from_settings(index):
     vector = index.embedder.encode_query(QUESTION)
     passages = search(index, QUESTION, 6)
-    base = score_sentences(index, QUESTION, vector, passages)
+    base = score_units(index, QUESTION, vector, passages)
     index.settings.answer.lexical_weight = 0.0
     try:
-        plain = score_sentences(index, QUESTION, vector, passages)
+        plain = score_units(index, QUESTION, vector, passages)
     finally:
-        index.settings.answer.lexical_weight = 0.7
+        index.settings.answer.lexical_weight = 0.2
     assert {(c.start, round(c.score - c.cosine, 6)) for c in plain} != {(c.start, round(c.score - c.cosine, 6))
                                                                          for c in base}
 
 
 def test_refusal_when_the_threshold_is_out_of_reach(index):
-    index.settings.answer.abstain_below = 99.0
+    index.settings.answer.abstain_below = 1.0
     try:
         answer = ask(index, QUESTION)
     finally:
-        index.settings.answer.abstain_below = 0.71
+        index.settings.answer.abstain_below = None
     assert answer.abstained and answer.answer == REFUSAL and not answer.citations and answer.related
 
 

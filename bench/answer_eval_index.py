@@ -1,0 +1,98 @@
+"""A full-corpus index for answer-level evaluation of a BEIR folder with answers, without waiting
+for sentence vectors nobody reads.
+
+The answer stage reads sentence vectors only of the passages retrieval returns for a question
+(`answer.passages` of them). Retrieval does not depend on sentence vectors, so this script:
+1. builds the index with chunk vectors only (taken from the embedding cache when present);
+2. retrieves every judged query's passages and collects their sentences;
+3. rebuilds with sentence vectors, encoding exactly those sentences (the rest get zero vectors,
+   which no evaluated question can reach: its passages are the same on the second build).
+Every figure of `rag eval --beir DIR --answers --index-dir OUT` on this index equals the figure
+on an index with every sentence encoded (RealTime QA: about 11,000 of 320,152 sentences).
+Use it for evaluation only: a question outside the data set may meet zero vectors.
+
+    python bench/answer_eval_index.py ../shared/bench-data/realtimeqa-2022 /tmp/rtqa-index
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from rag import (EmbeddingCache, build_from_documents, embedding_text, load_answer_questions, load_encoder,
+                 load_settings, open_index, search)
+
+
+class PartialEncoder:
+    """The real encoder, except that chunk texts come from the cache and sentence texts outside
+    `needed` get zero vectors."""
+
+    def __init__(self, real, needed: set[str], cached: dict[str, np.ndarray]) -> None:
+        self.real, self.needed, self.cached = real, needed, cached
+        self.name, self.precision = real.name, real.precision
+        self.dimension, self.max_seq_length = real.dimension, real.max_seq_length
+        self.encoded = 0
+
+    key = property(lambda self: self.real.key + "|partial")
+    batch_size = property(lambda self: self.real.batch_size)
+    max_text_tokens = property(lambda self: self.real.max_text_tokens)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self.real.count_tokens(texts)
+
+    def split_tokens(self, text: str, limit: int) -> list[tuple[int, int]]:
+        return self.real.split_tokens(text, limit)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.real.encode_queries(texts)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.real.encode_query(text)
+
+    def encode(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        out = np.zeros((len(texts), self.dimension), np.float32)
+        todo = []
+        for i, text in enumerate(texts):
+            vector = self.cached.get(EmbeddingCache.digest(text))
+            if vector is not None:
+                out[i] = vector
+            elif text in self.needed:
+                todo.append(i)
+        if todo:
+            out[todo] = self.real.encode([texts[i] for i in todo])
+            self.encoded += len(todo)
+        if progress:
+            progress(len(texts))
+        return out
+
+
+def main(folder: Path, index_dir: Path) -> None:
+    started = time.perf_counter()
+    settings = load_settings(index_dir=index_dir)
+    documents, questions = load_answer_questions(folder)
+    real = load_encoder(settings.embedding)
+    build_from_documents(settings, documents, sentences=False, encoder=real)
+    index = open_index(settings, encoder=real)
+    texts = {d.doc_id: d.text for d in documents}
+    needed = {texts[p.chunk.doc_id][s.start:s.end] for q in questions
+              for p in search(index, q.question, settings.answer.passages) for s in p.chunk.sentences}
+    by_id = {d.doc_id: d for d in documents}
+    chunk_texts = [embedding_text(c, by_id[c.doc_id], settings) for c in index.chunks]
+    store = EmbeddingCache(index_dir / "cache" / "embeddings.sqlite")
+    cached = store.get_many(real.key, [EmbeddingCache.digest(t) for t in chunk_texts + sorted(needed)],
+                            real.dimension)
+    store.close()
+    index.close()
+    partial = PartialEncoder(real, needed, cached)
+    report = build_from_documents(settings.with_overrides(**{"embedding.cache": False}), documents,
+                                  sentences=True, encoder=partial)
+    print(f"{report.chunks} chunks, {report.sentences} sentences, {len(needed)} needed, "
+          f"{partial.encoded} encoded now, {time.perf_counter() - started:.0f} s -> {report.path}")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), Path(sys.argv[2]))

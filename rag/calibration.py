@@ -1,0 +1,133 @@
+"""When to refuse: a probability that the question is answered by the documents, from a few
+features of the best answer unit, by a logistic model fitted on dev questions.
+
+The fitted model is a small JSON file. The package ships one (`calibration.json`, fitted on the
+dev halves named in its `fitted_on`, see eval/README.md); `rag calibrate --gold my.jsonl` fits one
+on a user's own questions and writes it into the index folder, where it takes precedence. The
+build manifest records which calibration was current.
+
+Fitting is plain Newton's method on an L2-penalized log-loss (a handful of features, a few hundred
+questions): no extra dependency, and the same numbers on every machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.errors import InputError
+
+FEATURES = ("score", "cosine", "lexical", "focus", "unknown_names", "new_terms")
+PACKAGED = Path(__file__).with_name("calibration.json")
+FILENAME = "calibration.json"
+
+
+@dataclass
+class Calibration:
+    """A fitted abstention model: standardized features, weights, bias and refusal threshold."""
+
+    features: list[str]
+    mean: list[float]
+    scale: list[float]
+    weights: list[float]
+    bias: float
+    threshold: float
+    fitted_on: dict[str, Any] = field(default_factory=dict)
+
+    def probability(self, values: dict[str, float]) -> float:
+        """P(the documents answer the question) for one question's feature values."""
+        z = self.bias + sum(w * (values[f] - m) / s for f, w, m, s in
+                            zip(self.features, self.weights, self.mean, self.scale, strict=True))
+        return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2) + "\n"
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+
+def load_calibration(index_dir: Path | None = None) -> tuple[Calibration, str]:
+    """The calibration in `index_dir` if one was fitted there, else the packaged one; and its path."""
+    path = Path(index_dir) / FILENAME if index_dir else None
+    chosen = path if path is not None and path.is_file() else PACKAGED
+    try:
+        data = json.loads(chosen.read_text(encoding="utf-8"))
+        calibration = Calibration(**data)
+    except (OSError, ValueError, TypeError) as exc:
+        raise InputError(f"{chosen} is not a calibration file ({exc}); refit it with 'rag calibrate'") from None
+    unknown = set(calibration.features) - set(FEATURES)
+    if unknown:
+        raise InputError(f"{chosen} uses unknown features {sorted(unknown)}; refit it with 'rag calibrate'")
+    return calibration, str(chosen)
+
+
+def fit(rows: list[dict[str, float]], labels: list[bool], refusal_recall: float = 0.9,
+        l2: float = 1.0, fitted_on: dict[str, Any] | None = None,
+        threshold_rows: list[bool] | None = None) -> Calibration:
+    """Fit the logistic model on feature rows (True = answerable) and pick the refusal threshold.
+
+    `threshold_rows` (default: all) marks the rows the threshold is chosen on: easy negatives
+    (off-topic questions) help the fit but would make any cut look good.
+
+    The threshold is chosen by `choose_threshold` against two targets: refusal recall on the
+    unanswerable rows (`refusal_recall`) and the share of answerable rows refused (2.5%).
+    """
+    if len(set(labels)) < 2:
+        raise InputError("calibration needs both answerable and unanswerable questions "
+                         f"(got {sum(labels)} answerable, {len(labels) - sum(labels)} not)")
+    x = np.array([[r[f] for f in FEATURES] for r in rows], dtype=np.float64)
+    y = np.array(labels, dtype=np.float64)
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale == 0] = 1.0
+    z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
+    w = _newton(z, y, l2)
+    probs = 1.0 / (1.0 + np.exp(-(z @ w)))
+    chosen = np.array(threshold_rows, dtype=bool) if threshold_rows is not None else np.ones(len(y), bool)
+    threshold = choose_threshold(probs[chosen], y.astype(bool)[chosen], refusal_recall)
+    return Calibration(list(FEATURES), mean.round(6).tolist(), scale.round(6).tolist(),
+                       w[:-1].round(6).tolist(), round(float(w[-1]), 6), round(threshold, 6),
+                       {**(fitted_on or {}), "rows": len(rows), "answerable": int(y.sum()),
+                        "refusal_recall_target": refusal_recall})
+
+
+def _newton(z: np.ndarray, y: np.ndarray, l2: float, steps: int = 50) -> np.ndarray:
+    w = np.zeros(z.shape[1])
+    penalty = np.eye(z.shape[1]) * l2
+    penalty[-1, -1] = 0.0  # the bias is not shrunk
+    for _ in range(steps):
+        p = 1.0 / (1.0 + np.exp(-(z @ w)))
+        gradient = z.T @ (p - y) + penalty @ w
+        hessian = (z * (p * (1 - p))[:, None]).T @ z + penalty
+        step = np.linalg.solve(hessian, gradient)
+        w -= step
+        if np.abs(step).max() < 1e-9:
+            break
+    return w
+
+
+def choose_threshold(probs: np.ndarray, answerable: np.ndarray, refusal_recall: float = 0.9,
+                     false_refusal: float = 0.025) -> float:
+    """The cut (refuse below it) that best meets both targets: the fewest target-scaled misses,
+    `false refusals / false_refusal + missed refusals / (1 - refusal_recall)` as shares of their
+    classes. Candidate cuts lie midway between neighbouring probabilities; ties take the lower cut.
+    """
+    if answerable.all():
+        return 0.0
+    values = np.unique(probs)
+    cuts = np.concatenate([[0.0], (values[:-1] + values[1:]) / 2, [1.0]])
+    positives, negatives = probs[answerable], probs[~answerable]
+
+    def cost(cut: float) -> float:
+        false = float((positives < cut).mean()) if len(positives) else 0.0
+        missed = float((negatives >= cut).mean())
+        return false / max(false_refusal, 1e-9) + missed / max(1 - refusal_recall, 1e-9)
+
+    return float(min(cuts, key=cost))

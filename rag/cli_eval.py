@@ -1,0 +1,125 @@
+"""`rag eval` and `rag calibrate`: score answers on gold sets and BEIR folders, fit when to refuse.
+
+Registered on the app by rag/cli.py (which wraps them with its error handling).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rag.cli_options import IndexDir, settings_for
+from rag.cli_render import BarProgress, err, out, print_gold_report, progress_bar
+
+
+def evaluate(
+    gold: Annotated[Path, typer.Option(help="gold set (JSON Lines)")] = Path("eval/seeds.jsonl"),
+    beir: Annotated[Path | None, typer.Option(help="BEIR folder: corpus, queries, qrels")] = None,
+    index_dir: IndexDir = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="write the full report here")] = None,
+    min_hit1: Annotated[float | None, typer.Option(help="fail if hit@1 is lower")] = None,
+    min_hitk: Annotated[float | None, typer.Option(help="fail if hit@k is lower")] = None,
+    min_mrr: Annotated[float | None, typer.Option(help="fail if MRR is lower")] = None,
+    min_refusal_recall: Annotated[float | None, typer.Option(help="fail if fewer unanswerable "
+                                                                     "questions are refused")] = None,
+    max_false_refusal: Annotated[float | None, typer.Option(help="fail if more answerable "
+                                                                    "questions are refused")] = None,
+    min_answer_contains: Annotated[float | None, typer.Option(help="fail if lower")] = None,
+    limit: Annotated[int | None, typer.Option(help="BEIR: only the first N queries")] = None,
+    split: Annotated[str | None, typer.Option(help="only questions of this split (dev or test); "
+                                                   "floors apply to it")] = None,
+    answers: Annotated[bool, typer.Option("--answers", help="BEIR: answer every query through the ask "
+                                                            "path and score the answers")] = False,
+    test_from: Annotated[str, typer.Option(help="BEIR --answers: queries dated from this day on "
+                                                "form the test half")] = "2022-09-02",
+) -> None:
+    """Score answers against a gold set, or retrieval (or, with --answers, answers) on a BEIR data set.
+
+    Examples: rag eval --gold eval/seeds.jsonl --split test --min-hit1 0.95 --json eval/reports/seeds.json
+              rag eval --beir ../shared/bench-data/scifact --index-dir /tmp/scifact-index
+              rag eval --beir ../shared/bench-data/realtimeqa-2022 --answers --json rtqa.json
+    """
+    if beir is not None and answers:
+        return evaluate_beir_answers(beir, index_dir, json_path, limit, test_from)
+    if beir is not None:
+        return evaluate_beir(beir, index_dir, json_path, limit)
+    from rag import check_floors, load_gold, open_index, run_gold, select_split, write_report
+
+    questions = select_split(load_gold(gold), split)
+    index_ = open_index(settings_for(index_dir))
+    with progress_bar() as bar:
+        task = bar.add_task(f"asking {gold.name}" + (f" ({split})" if split else ""), total=len(questions))
+        report = run_gold(index_, questions, lambda _: bar.advance(task))
+    print_gold_report(report)
+    if json_path:
+        write_report(report, json_path)
+        out.print(f"report written to {json_path}", highlight=False)
+    failures = check_floors(report["summary"], {
+        "min_hit1": min_hit1, "min_hitk": min_hitk, "min_mrr": min_mrr,
+        "min_refusal_recall": min_refusal_recall, "max_false_refusal": max_false_refusal,
+        "min_answer_contains": min_answer_contains})
+    for failure in failures:
+        err.print(f"FAILED floor: {failure}", highlight=False, markup=False)
+    if failures:
+        raise typer.Exit(1)
+
+
+def evaluate_beir(folder: Path, index_dir: Path | None, json_path: Path | None, limit: int | None) -> None:
+    from rag import default_index_dir, format_beir_table, run_beir
+
+    settings = settings_for(index_dir)
+    if index_dir is None:  # one index (and embedding cache) per data set and index configuration
+        settings = settings.with_overrides(index_dir=default_index_dir(folder, settings))
+    with progress_bar() as bar:
+        report = run_beir(folder, settings, progress=BarProgress(bar), limit_queries=limit)
+    out.print(format_beir_table(report), highlight=False, markup=False)
+    if json_path:
+        from rag import write_report
+
+        write_report(report, json_path)
+
+
+def evaluate_beir_answers(folder: Path, index_dir: Path | None, json_path: Path | None,
+                          limit: int | None, test_from: str) -> None:
+    from rag import default_index_dir, run_beir_answers
+
+    settings = settings_for(index_dir)
+    if index_dir is None:
+        settings = settings.with_overrides(index_dir=default_index_dir(folder, settings))
+    with progress_bar() as bar:
+        report = run_beir_answers(folder, settings, BarProgress(bar), limit, test_from)
+    print_gold_report(report)
+    if json_path:
+        from rag import write_report
+
+        write_report(report, json_path)
+        out.print(f"report written to {json_path}", highlight=False)
+
+
+def calibrate(
+    gold: Annotated[Path, typer.Option(help="gold set (JSON Lines) with answerable and unanswerable "
+                                            "questions over this index")],
+    split: Annotated[str | None, typer.Option(help="fit on this split only (e.g. dev)")] = None,
+    refusal_recall: Annotated[float, typer.Option(min=0.0, max=1.0, help="share of unanswerable "
+                                                  "questions the fitted threshold must refuse")] = 0.9,
+    index_dir: IndexDir = None,
+) -> None:
+    """Fit when to refuse on your own questions; the fit is saved in the index folder and used by ask.
+
+    Example: rag calibrate --gold my.jsonl --split dev   (then: rag eval --gold my.jsonl --split test)
+    """
+    from rag import calibrate as fit_calibration
+    from rag import load_gold, open_index, select_split
+
+    questions = select_split(load_gold(gold), split)
+    index_ = open_index(settings_for(index_dir))
+    with progress_bar() as bar:
+        task = bar.add_task(f"scoring {gold.name}", total=len(questions))
+        calibration, path = fit_calibration(index_, questions, refusal_recall, str(gold),
+                                            lambda: bar.advance(task))
+    weights = ", ".join(f"{f} {w:+.2f}" for f, w in zip(calibration.features, calibration.weights, strict=True))
+    out.print(f"fitted on {len(questions)} questions: {weights}; refuse below P = "
+              f"{calibration.threshold:.3f}\nwritten to {path} (delete it to return to the packaged fit)",
+              highlight=False, markup=False)
