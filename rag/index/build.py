@@ -123,6 +123,9 @@ def build_from_documents(settings: Settings, documents: list[Document],
     with build_lock(root):
         report = _build_locked(settings, documents, progress, sentences, embedder, chunks, started, stages)
     report.stage_seconds = {k: round(v, 3) for k, v in stages.items()}
+    prepare_serving = getattr(embedder, "prepare_serving", None)
+    if prepare_serving is not None:  # the ONNX export a server answers with, without PyTorch
+        prepare_serving()
     return report
 
 
