@@ -20,6 +20,7 @@ from rag.embed import EmbeddingCache, Encoder, embed_with_cache, load_encoder
 from rag.errors import NothingIndexed
 from rag.index.layout import build_lock, prune_builds, remove_stale_temps, switch_current, write_build
 from rag.index.manifest import FORMAT_VERSION, index_fingerprint
+from rag.index.reuse import NOTHING, PreviousChunks, previous_chunks
 from rag.ingest.chunking import ChunkPlan, chunk_document
 from rag.ingest.cleaning import Cleaner
 from rag.ingest.dedup import find_groups
@@ -62,6 +63,7 @@ class BuildReport:
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    rechunked: int = 0  # documents chunked anew; the others' chunks came from the previous build
 
 
 def load_corpus(settings: Settings, paths: list[Path] | None = None,
@@ -115,7 +117,7 @@ def build_from_documents(settings: Settings, documents: list[Document],
     embedder = encoder or load_encoder(settings.embedding)
     stages = {"model_load": time.perf_counter() - started}
     mark = time.perf_counter()
-    chunks = chunk_corpus(settings, documents, embedder)
+    chunks, rechunked = chunk_documents(settings, documents, embedder, previous_chunks(settings, embedder))
     stages["chunking"] = time.perf_counter() - mark
     if not chunks:
         raise NothingIndexed("the documents hold no indexable text after cleaning")
@@ -123,6 +125,7 @@ def build_from_documents(settings: Settings, documents: list[Document],
     with build_lock(root):
         report = _build_locked(settings, documents, progress, sentences, embedder, chunks, started, stages)
     report.stage_seconds = {k: round(v, 3) for k, v in stages.items()}
+    report.rechunked = rechunked
     prepare_serving = getattr(embedder, "prepare_serving", None)
     if prepare_serving is not None:  # the ONNX export a server answers with, without PyTorch
         prepare_serving()
@@ -192,16 +195,35 @@ def _build_locked(settings: Settings, documents: list[Document], progress: Progr
 
 def chunk_corpus(settings: Settings, documents: Iterable[Document], embedder: Encoder) -> list[Chunk]:
     """Clean and chunk every document, keeping title-prefixed text inside the model window."""
+    return chunk_documents(settings, documents, embedder, NOTHING)[0]
+
+
+def chunk_documents(settings: Settings, documents: Iterable[Document], embedder: Encoder,
+                    previous: PreviousChunks) -> tuple[list[Chunk], int]:
+    """Chunks of every document, reusing `previous` ones of unchanged documents; also how many
+    documents were chunked anew."""
     cleaner = Cleaner(settings.cleaning.extra_patterns, settings.cleaning.enabled)
     chunks: list[Chunk] = []
+    rechunked = 0
     for doc in documents:
-        budget = min(settings.chunking.max_tokens, embedder.max_text_tokens)
-        if settings.chunking.title_prefix and doc.title:
-            budget -= min(embedder.count_tokens([doc.title])[0], TITLE_PREFIX_TOKENS) + 1
-        plan = ChunkPlan(max_tokens=max(budget, 16), overlap_tokens=settings.chunking.overlap_tokens)
-        chunks.extend(chunk_document(doc, cleaner.sections(doc.text), plan,
-                                     embedder.count_tokens, embedder.split_tokens))
-    return chunks
+        try:
+            reused = previous.reuse(doc)
+        except ValueError:  # a damaged record: chunk the document again
+            reused = None
+        if reused is None:
+            reused = chunk_one(settings, doc, cleaner, embedder)
+            rechunked += 1
+        chunks.extend(reused)
+    return chunks, rechunked
+
+
+def chunk_one(settings: Settings, doc: Document, cleaner: Cleaner, embedder: Encoder) -> list[Chunk]:
+    """One document's chunks, sized so the title prefix and the chunk fit the window together."""
+    budget = min(settings.chunking.max_tokens, embedder.max_text_tokens)
+    if settings.chunking.title_prefix and doc.title:
+        budget -= min(embedder.count_tokens([doc.title])[0], TITLE_PREFIX_TOKENS) + 1
+    plan = ChunkPlan(max_tokens=max(budget, 16), overlap_tokens=settings.chunking.overlap_tokens)
+    return chunk_document(doc, cleaner.sections(doc.text), plan, embedder.count_tokens, embedder.split_tokens)
 
 
 def embedding_text(chunk: Chunk, doc: Document, settings: Settings) -> str:
