@@ -62,7 +62,8 @@ def check_manifest(manifest: dict[str, Any], settings: Settings) -> None:
 
 
 def _same_setting(key: str, built: Any, wanted: Any) -> bool:
-    # 'auto' precision accepts either: bf16 and fp32 vectors of one model agree to cosine >= 0.9999
-    if key == "embedding.precision" and "auto" in (built, wanted):
+    # 'auto' precision accepts fp32 or bf16: their vectors of one model agree to cosine >= 0.9999.
+    # int8 vectors agree only to about 0.99, so an int8 index needs int8 settings and vice versa.
+    if key == "embedding.precision" and "auto" in (built, wanted) and "int8" not in (built, wanted):
         return True
     return built == wanted
