@@ -86,6 +86,10 @@ class EmbeddingSettings(Section):
         "auto", description="questions: auto = onnxruntime export of the model when it matches "
         "PyTorch (about 3x lower latency), else PyTorch"
     )
+    sentence_vectors: Literal["separate", "late"] = Field(
+        "separate", description="answer-sentence vectors: separate = each sentence encoded on its own; "
+        "late = pooled from its chunk's token embeddings (one encoder pass, no second one)"
+    )
     device: str = "cpu"
     threads: int = Field(0, ge=0, description="CPU threads for bulk encoding; 0 = all cores")
     cache: bool = Field(True, description="reuse embeddings of unchanged text across builds")

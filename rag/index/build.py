@@ -21,6 +21,12 @@ from rag.errors import NothingIndexed
 from rag.index.layout import build_lock, prune_builds, remove_stale_temps, switch_current, write_build
 from rag.index.manifest import FORMAT_VERSION, index_fingerprint
 from rag.index.reuse import NOTHING, PreviousChunks, previous_chunks
+from rag.index.sentence_vectors import (
+    SentenceRow,
+    distinct_sentences,
+    late_vectors,
+    separate_sentence_vectors,
+)
 from rag.ingest.chunking import ChunkPlan, chunk_document
 from rag.ingest.cleaning import Cleaner
 from rag.ingest.dedup import find_groups
@@ -142,18 +148,10 @@ def _build_locked(settings: Settings, documents: list[Document], progress: Progr
     remove_stale_temps(settings, builds)
     cache = EmbeddingCache(root / "cache" / "embeddings.sqlite") if settings.embedding.cache else None
     mark = time.perf_counter()
+    texts = [embedding_text(c, by_id[c.doc_id], settings) for c in chunks]
     try:
-        progress.stage("embedding chunks", len(chunks))
-        texts = [embedding_text(c, by_id[c.doc_id], settings) for c in chunks]
-        vectors, embedded = embed_with_cache(embedder, texts, cache, progress.advance)
-        sentence_rows: list[tuple[str, int, int]] = []
-        sentence_vectors = np.zeros((0, embedder.dimension), np.float32)
-        if sentences:
-            sentence_rows = distinct_sentences(chunks)
-            progress.stage("embedding sentences", len(sentence_rows))
-            sentence_texts = [by_id[d].text[s:e] for d, s, e in sentence_rows]
-            sentence_vectors, more = embed_with_cache(embedder, sentence_texts, cache, progress.advance)
-            embedded += more
+        vectors, sentence_rows, sentence_vectors, embedded = embed_chunks_and_sentences(
+            settings, embedder, chunks, texts, by_id, cache, progress, sentences)
     finally:
         if cache:
             cache.close()
@@ -234,10 +232,20 @@ def embedding_text(chunk: Chunk, doc: Document, settings: Settings) -> str:
     return chunk.text
 
 
-def distinct_sentences(chunks: list[Chunk]) -> list[tuple[str, int, int]]:
-    """(doc_id, start, end) of every sentence, once, in chunk order."""
-    seen: dict[tuple[str, int, int], None] = {}
-    for chunk in chunks:
-        for s in chunk.sentences:
-            seen.setdefault((chunk.doc_id, s.start, s.end), None)
-    return list(seen)
+def embed_chunks_and_sentences(settings: Settings, embedder: Encoder, chunks: list[Chunk], texts: list[str],
+                               by_id: dict[str, Document], cache: EmbeddingCache | None, progress: Progress,
+                               sentences: bool) -> tuple[np.ndarray, list[SentenceRow], np.ndarray, int]:
+    """(chunk vectors, sentence rows, sentence vectors, number embedded), per embedding.sentence_vectors."""
+    rows = distinct_sentences(chunks) if sentences else []
+    if sentences and settings.embedding.sentence_vectors == "late":
+        progress.stage("embedding chunks and their sentences", len(chunks))
+        vectors, sentence_vectors, embedded = late_vectors(embedder, chunks, texts, rows, cache, progress.advance)
+        return vectors, rows, sentence_vectors, embedded
+    progress.stage("embedding chunks", len(chunks))
+    vectors, embedded = embed_with_cache(embedder, texts, cache, progress.advance)
+    sentence_vectors = np.zeros((0, embedder.dimension), np.float32)
+    if sentences:
+        progress.stage("embedding sentences", len(rows))
+        sentence_vectors, more = separate_sentence_vectors(embedder, rows, by_id, cache, progress.advance)
+        embedded += more
+    return vectors, rows, sentence_vectors, embedded

@@ -17,7 +17,8 @@ from rag.errors import IndexCorrupt, IndexMismatch
 
 FORMAT_VERSION = 1
 # Fingerprint keys added after format 1 shipped, with the value every older build implied.
-_ADDED_KEYS: dict[str, Any] = {"vectors.backend": "faiss", "retrieval.bm25_k1": 1.2, "retrieval.bm25_b": 0.75}
+_ADDED_KEYS: dict[str, Any] = {"vectors.backend": "faiss", "retrieval.bm25_k1": 1.2, "retrieval.bm25_b": 0.75,
+                               "embedding.sentence_vectors": "separate"}
 
 
 def index_fingerprint(settings: Settings, embedder: Encoder | None = None) -> dict[str, Any]:
@@ -25,6 +26,7 @@ def index_fingerprint(settings: Settings, embedder: Encoder | None = None) -> di
     fingerprint: dict[str, Any] = {
         "embedding.model": embedder.name if embedder is not None else settings.embedding.model,
         "embedding.precision": settings.embedding.precision,
+        "embedding.sentence_vectors": settings.embedding.sentence_vectors,
         "chunking.max_tokens": settings.chunking.max_tokens,
         "chunking.overlap_tokens": settings.chunking.overlap_tokens,
         "chunking.title_prefix": settings.chunking.title_prefix,
