@@ -90,7 +90,11 @@ class EmbeddingSettings(Section):
         "separate", description="answer-sentence vectors: separate = each sentence encoded on its own; "
         "late = pooled from its chunk's token embeddings (one encoder pass, no second one)"
     )
-    device: str = "cpu"
+    device: str = Field(
+        "auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+        description="bulk encoding: auto = the GPU when PyTorch sees CUDA, else cpu; or cpu, cuda, cuda:N. "
+        "Questions are always encoded on the CPU (ONNX), where one short text is fastest"
+    )
     threads: int = Field(0, ge=0, description="CPU threads for bulk encoding; 0 = all cores")
     cache: bool = Field(True, description="reuse embeddings of unchanged text across builds")
 

@@ -35,7 +35,7 @@ def load_encoder(settings: EmbeddingSettings) -> Encoder:
 
 def load_query_encoder(settings: EmbeddingSettings) -> Encoder:
     """The question encoder: the cached ONNX export without torch when possible, else `load_encoder`."""
-    if settings.query_backend != "torch" and settings.device in ("cpu", "auto"):
+    if settings.query_backend != "torch":
         encoder = _light(settings, "fp32")
         if encoder is not None:
             return encoder

@@ -33,11 +33,20 @@ _QUERY_ENCODERS: dict[str, OnnxEncoder | None] = {}
 _LOCK = threading.RLock()
 
 
-def resolve_precision(configured: str) -> str:
-    """'auto' -> 'bf16' where the CPU multiplies bf16 natively (AMX), else 'fp32'."""
+def resolve_precision(configured: str, device: str = "cpu") -> str:
+    """'auto' -> 'bf16' where the CPU multiplies bf16 natively (AMX), else 'fp32' (also on a GPU)."""
     if configured != "auto":
         return configured
-    return "bf16" if has_native_bf16_matmul() else "fp32"
+    return "bf16" if device == "cpu" and has_native_bf16_matmul() else "fp32"
+
+
+def resolve_device(configured: str) -> str:
+    """'auto' -> 'cuda' when PyTorch sees a CUDA device, else 'cpu'; anything else as given."""
+    if configured != "auto":
+        return configured
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class Embedder:
@@ -52,8 +61,9 @@ class Embedder:
     def __init__(self, settings: EmbeddingSettings) -> None:
         self.settings = settings
         self.name = settings.model
-        self.precision = resolve_precision(settings.precision)
-        self.model = _load(settings)
+        self.device = resolve_device(settings.device)
+        self.precision = resolve_precision(settings.precision, self.device.split(":")[0])
+        self.model = _load(settings.model, self.device)
         self.tokenizer = self.model.tokenizer
         # token counting on a copy configured once: the HF wrapper re-sets padding and truncation
         # on its backend each call, which races with a forward pass tokenizing in another thread
@@ -110,7 +120,7 @@ class Embedder:
     def _torch_encode(self, texts: list[str]) -> np.ndarray:
         import torch
 
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+        with torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             vectors = self.model.encode(texts, batch_size=len(texts), normalize_embeddings=True,
                                         convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(vectors, dtype=np.float32)
@@ -182,7 +192,8 @@ class Embedder:
                                   return_tensors="np")
         inputs = {k: torch.from_numpy(features[k]).to(self.model.device)
                   for k in ("input_ids", "attention_mask", "token_type_ids") if k in features}
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+        with torch.no_grad(), torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16,
+                                             enabled=self.precision == "bf16"):
             hidden = self.model[0].auto_model(**inputs).last_hidden_state.float()
         mask = inputs["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         vectors = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9), dim=1)
@@ -207,8 +218,8 @@ def _set_threads(wanted: int) -> None:
         torch.set_num_threads(wanted)
 
 
-def _load(settings: EmbeddingSettings):
-    key = (settings.model, settings.device)
+def _load(name: str, device: str):
+    key = (name, device)
     with _LOCK:
         if key in _MODELS:
             return _MODELS[key]
@@ -219,12 +230,12 @@ def _load(settings: EmbeddingSettings):
 
         transformers.utils.logging.disable_progress_bar()
 
-        path = resolve_model(settings.model)
+        path = resolve_model(name)
         try:
-            model = SentenceTransformer(path, device=settings.device, local_files_only=True)
+            model = SentenceTransformer(path, device=device, local_files_only=True)
         except Exception as exc:
             raise ModelUnavailable(
-                f"cannot load embedding model '{settings.model}' without network ({type(exc).__name__}); "
+                f"cannot load embedding model '{name}' without network ({type(exc).__name__}); "
                 "give a local folder path or a model already in the Hugging Face cache "
                 "(RAG_EMBEDDING__MODEL)"
             ) from None

@@ -9,6 +9,7 @@ from fakes import FAKE, fake_settings
 
 from rag import FakeEncoder, build_index, current_build
 from rag.index import build as build_module
+from rag.index import chunks as chunks_module
 from rag.index.reader import _read_chunks, read_jsonl
 from rag.types import Document
 
@@ -22,13 +23,13 @@ def corpus_copy(tmp_path):
 def counting_chunker(monkeypatch) -> list[str]:
     """Record the id of every document chunk_document is called for."""
     seen: list[str] = []
-    real = build_module.chunk_document
+    real = chunks_module.chunk_document
 
     def chunk_document(doc, *args, **kwargs):
         seen.append(doc.doc_id)
         return real(doc, *args, **kwargs)
 
-    monkeypatch.setattr(build_module, "chunk_document", chunk_document)
+    monkeypatch.setattr(chunks_module, "chunk_document", chunk_document)
     return seen
 
 
