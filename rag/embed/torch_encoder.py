@@ -218,8 +218,8 @@ def _set_threads(wanted: int) -> None:
         torch.set_num_threads(wanted)
 
 
-def _load(name: str, device: str):
-    key = (name, device)
+def _load(model_name: str, device: str):
+    key = (model_name, device)
     with _LOCK:
         if key in _MODELS:
             return _MODELS[key]
@@ -230,12 +230,12 @@ def _load(name: str, device: str):
 
         transformers.utils.logging.disable_progress_bar()
 
-        path = resolve_model(name)
+        path = resolve_model(model_name)
         try:
             model = SentenceTransformer(path, device=device, local_files_only=True)
         except Exception as exc:
             raise ModelUnavailable(
-                f"cannot load embedding model '{name}' without network ({type(exc).__name__}); "
+                f"cannot load embedding model '{model_name}' without network ({type(exc).__name__}); "
                 "give a local folder path or a model already in the Hugging Face cache "
                 "(RAG_EMBEDDING__MODEL)"
             ) from None
