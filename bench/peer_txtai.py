@@ -257,10 +257,15 @@ def worker_ours(args: argparse.Namespace) -> dict[str, Any]:
     began = time.perf_counter()
     import torch
 
-    from rag import beir_document, rank_to_depth
-    from rag import load_settings
-    from rag import load_encoder
-    from rag import build_from_documents, index_fingerprint, open_index
+    from rag import (
+        beir_document,
+        build_from_documents,
+        index_fingerprint,
+        load_encoder,
+        load_settings,
+        open_index,
+        rank_to_depth,
+    )
 
     documents = [beir_document(doc_id, title, text) for doc_id, title, text in docs]
     with tempfile.TemporaryDirectory(prefix="peer-txtai-ours-") as folder:
@@ -337,7 +342,15 @@ def worker_raw(args: argparse.Namespace) -> dict[str, Any]:
     docs, _, _ = load(args)
     import torch
 
-    from rag import EmbeddingSettings, beir_document, chunk_corpus, cores, embedding_text, load_encoder, load_settings
+    from rag import (
+        EmbeddingSettings,
+        beir_document,
+        chunk_corpus,
+        cores,
+        embedding_text,
+        load_encoder,
+        load_settings,
+    )
 
     documents = [beir_document(doc_id, title, text) for doc_id, title, text in docs]
     settings = load_settings()
@@ -427,8 +440,7 @@ def token_stats(docs: list) -> dict[str, Any]:
 
 
 def score(report: dict[str, Any], qrels: dict[str, dict[str, int]]) -> None:
-    from rag import reference_metrics
-    from rag import evaluate_run
+    from rag import evaluate_run, reference_metrics
 
     report["metrics"] = {}
     worst: float | None = 0.0

@@ -19,9 +19,9 @@ import numpy as np
 from rag.config import Settings
 from rag.embed import EmbeddingCache, Encoder, embed_with_cache, load_encoder
 from rag.errors import NothingIndexed
+from rag.index.chunks import ChunkFeed, chunk_corpus, embedding_text
 from rag.index.layout import build_lock, prune_builds, remove_stale_temps, switch_current, write_build
 from rag.index.manifest import FORMAT_VERSION, index_fingerprint
-from rag.index.chunks import ChunkFeed, chunk_corpus, embedding_text
 from rag.index.reuse import previous_chunks
 from rag.index.sentence_vectors import (
     SentenceRow,

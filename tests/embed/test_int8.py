@@ -68,7 +68,7 @@ def test_an_int8_build_runs_without_torch(int8, tmp_path):
             "m = json.loads((r.path / 'manifest.json').read_text());"
             "print(r.embedded == r.chunks + r.sentences, m['model']['precision'], "
             "m['settings']['embedding.precision'], 'torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["True", "int8", "int8", "False"]
 

@@ -8,7 +8,8 @@ from collections import defaultdict
 from rag.ingest.dedup import MAX_POSTING, find_groups, shingles
 from rag.types import Chunk
 
-WORDS = "the army general said peace talks began in march near kyiv and moscow while troops waited".split()
+WORDS = ["the", "army", "general", "said", "peace", "talks", "began", "in", "march", "near", "kyiv", "and",
+         "moscow", "while", "troops", "waited"]
 
 
 def chunk(i: int, doc: str, text: str) -> Chunk:
