@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Iterable, Iterator
 from typing import Annotated
 
@@ -167,4 +168,5 @@ async def health_route(request: Request) -> s.Health:
                         built_at=None, build_id=None, detail=getattr(error, "message", str(error)))
     return s.Health(status="ok", index_loaded=True, model=index.manifest.get("model", {}).get("name"),
                     documents=len(index.documents), chunks=len(index.chunks),
-                    built_at=index.manifest.get("built_at"), build_id=index.build_id)
+                    built_at=index.manifest.get("built_at"), build_id=index.build_id,
+                    query_encoder=index.encoder_backend, torch_loaded="torch" in sys.modules)

@@ -189,6 +189,8 @@ class Health(BaseModel):
     built_at: str | None
     build_id: str | None
     detail: str | None = Field(None, description="why no index is loaded, when status is 'degraded'")
+    query_encoder: str | None = Field(None, description="'onnx' (no PyTorch) or 'torch': what encodes questions")
+    torch_loaded: bool = Field(False, description="whether this server process has imported PyTorch")
 
 
 class ErrorDetail(BaseModel):
@@ -282,7 +284,8 @@ DOCUMENT_EXAMPLES = {
 }
 HEALTH_EXAMPLE = {"status": "ok", "index_loaded": True, "model": "all-MiniLM-L6-v2", "documents": 5,
                   "chunks": 32, "built_at": "2025-01-01T12:00:00Z",
-                  "build_id": "20250101T120000-9a9bfdc8", "detail": None}
+                  "build_id": "20250101T120000-9a9bfdc8", "detail": None, "query_encoder": "onnx",
+                  "torch_loaded": False}
 SSE_EXAMPLE = ('event: token\ndata: {"text": "General "}\n\n'
                'event: token\ndata: {"text": "to "}\n\n'
                '…\n\n'

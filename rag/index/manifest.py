@@ -17,7 +17,8 @@ from rag.errors import IndexCorrupt, IndexMismatch
 
 FORMAT_VERSION = 1
 # Fingerprint keys added after format 1 shipped, with the value every older build implied.
-_ADDED_KEYS: dict[str, Any] = {"vectors.backend": "faiss", "retrieval.bm25_k1": 1.2, "retrieval.bm25_b": 0.75}
+_ADDED_KEYS: dict[str, Any] = {"vectors.backend": "faiss", "retrieval.bm25_k1": 1.2, "retrieval.bm25_b": 0.75,
+                               "embedding.sentence_vectors": "separate"}
 
 
 def index_fingerprint(settings: Settings, embedder: Encoder | None = None) -> dict[str, Any]:
@@ -25,6 +26,7 @@ def index_fingerprint(settings: Settings, embedder: Encoder | None = None) -> di
     fingerprint: dict[str, Any] = {
         "embedding.model": embedder.name if embedder is not None else settings.embedding.model,
         "embedding.precision": settings.embedding.precision,
+        "embedding.sentence_vectors": settings.embedding.sentence_vectors,
         "chunking.max_tokens": settings.chunking.max_tokens,
         "chunking.overlap_tokens": settings.chunking.overlap_tokens,
         "chunking.title_prefix": settings.chunking.title_prefix,
@@ -62,7 +64,8 @@ def check_manifest(manifest: dict[str, Any], settings: Settings) -> None:
 
 
 def _same_setting(key: str, built: Any, wanted: Any) -> bool:
-    # 'auto' precision accepts either: bf16 and fp32 vectors of one model agree to cosine >= 0.9999
-    if key == "embedding.precision" and "auto" in (built, wanted):
+    # 'auto' precision accepts fp32 or bf16: their vectors of one model agree to cosine >= 0.9999.
+    # int8 vectors agree only to about 0.99, so an int8 index needs int8 settings and vice versa.
+    if key == "embedding.precision" and "auto" in (built, wanted) and "int8" not in (built, wanted):
         return True
     return built == wanted

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.config import Settings
-from rag.embed import Encoder, load_encoder
+from rag.embed import Encoder, load_query_encoder
 from rag.errors import IndexCorrupt, IndexMismatch
 from rag.index.layout import current_build, hold_build, release_build
 from rag.index.manifest import check_manifest, read_manifest
@@ -62,10 +62,16 @@ class Index:
 
     @property
     def embedder(self) -> Encoder:
-        """The question encoder: the injected one, else the configured model (loaded once)."""
+        """The question encoder: the injected one, else the configured model (loaded once): its
+        cached ONNX export without PyTorch when there is one (`rag.embed.loading`)."""
         if self._embedder is None:
-            self._embedder = load_encoder(self.settings.embedding)
+            self._embedder = load_query_encoder(self.settings.embedding)
         return self._embedder
+
+    @property
+    def encoder_backend(self) -> str | None:
+        """'onnx' or 'torch' once the question encoder is loaded (None before, or for a fake)."""
+        return getattr(self._embedder, "backend", None)
 
     def close(self) -> None:
         """Release the vector store and the build lease; the Index must not be searched afterwards."""

@@ -16,7 +16,9 @@ import pytest
 from rag import hardware
 from rag.config import EmbeddingSettings, load_settings
 from rag.embed import torch_encoder as embedding
-from rag.embed.onnx_encoder import OnnxQueryEncoder, cache_dir, exportable
+from rag.embed.model_files import cache_dir, read_export
+from rag.embed.onnx_encoder import OnnxEncoder
+from rag.embed.onnx_export import exportable
 from rag.embed.torch_encoder import Embedder, resolve_precision
 from rag.errors import IndexMismatch
 from rag.index.manifest import check_manifest, index_fingerprint
@@ -39,7 +41,7 @@ def torch_embedder() -> Embedder:
 
 
 def test_onnx_encoder_is_used_and_matches_pytorch(onnx_embedder, torch_embedder):
-    assert isinstance(onnx_embedder.query_encoder, OnnxQueryEncoder)
+    assert isinstance(onnx_embedder.query_encoder, OnnxEncoder)
     assert torch_embedder.query_encoder is None
     for question in QUESTIONS:
         fast = onnx_embedder.encode_queries([question])[0]
@@ -77,13 +79,15 @@ def test_onnx_encoder_is_safe_from_many_threads(onnx_embedder):
     assert failures == []
 
 
-def test_export_is_cached_as_a_file_and_reused(onnx_embedder):
-    files = list(cache_dir().glob("*.onnx"))
-    assert files, "the export should be cached on disk"
+def test_export_is_cached_as_a_folder_and_reused(onnx_embedder):
+    assert onnx_embedder.query_encoder is not None
+    export = read_export(onnx_embedder.name)
+    assert export is not None and export.folder.parent == cache_dir(), "the export should be cached on disk"
+    files = [export.fp32_path, export.tokenizer_path]
     before = {f: f.stat().st_mtime_ns for f in files}
     embedding._QUERY_ENCODERS.clear()
-    assert isinstance(Embedder(EmbeddingSettings()).query_encoder, OnnxQueryEncoder)
-    assert {f: f.stat().st_mtime_ns for f in cache_dir().glob("*.onnx")} == before
+    assert isinstance(Embedder(EmbeddingSettings()).query_encoder, OnnxEncoder)
+    assert {f: f.stat().st_mtime_ns for f in files} == before
 
 
 def test_only_mean_pooled_pipelines_are_exported(onnx_embedder):
