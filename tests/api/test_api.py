@@ -31,7 +31,7 @@ QUESTION = "Which generals are negotiating the peace?"
 UNANSWERABLE = "Who won the 2024 US presidential election?"
 GOLD = Path(__file__).resolve().parents[2] / "eval" / "seeds.jsonl"
 
-ANSWER_KEYS = {"question", "answer", "abstained", "citations", "related", "timings_ms"}
+ANSWER_KEYS = {"question", "answer", "abstained", "citations", "related", "timings_ms", "style", "dropped", "fallback"}
 CITATION_KEYS = {"n", "doc_id", "title", "source", "start", "end", "quote", "page", "score", "also_in"}
 RELATED_KEYS = {"doc_id", "title", "source", "start", "end", "quote", "score"}
 HIT_KEYS = {"rank", "doc_id", "chunk_id", "title", "source", "start", "end", "page", "score", "also_in",
