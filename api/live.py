@@ -42,7 +42,11 @@ class LiveIndex:
         async with self.lock:
             current = self.app.state.index
             encoder = current.embedder if current is not None else None  # loaded and warm already
-            report = await asyncio.to_thread(rebuild_corpus, settings, encoder)
+            # The question encoder builds only when it makes the index's own vectors (same
+            # precision): else the embedding cache would miss and every document be re-embedded.
+            same = encoder is not None and \
+                encoder.precision == current.manifest.get("model", {}).get("precision")
+            report = await asyncio.to_thread(rebuild_corpus, settings, encoder if same else None)
             self.swap(await asyncio.to_thread(Index, settings, report.path, encoder))
         return report
 
