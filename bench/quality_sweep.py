@@ -10,7 +10,7 @@ configuration (settings from the RAG_* environment, then --set, then the grid va
 
 - BEIR (`--data`, default SciFact): the first `--limit` documents (all without it) and only the
   queries whose relevant documents are all among them; built with `build_from_documents(...,
-  sentences=False)` into /tmp/rag-sweep/<data>-<limit>-<settings hash> (kept, so a rerun or a
+  sentences=False)` into <--base>/<data>-<limit>-<settings hash> (kept, so a rerun or a
   configuration sharing the index settings reuses it and its embedding cache); documents ranked to
   depth 100 in dense, keyword and hybrid modes; nDCG@10 by `rag.evaluate_run`.
 - Gold (`--gold`, default eval/seeds.jsonl): seeds/ indexed with the same settings (with answer
@@ -67,10 +67,13 @@ def settings_for(overrides: dict[str, Any], index_dir: Path):
     return load_settings(index_dir=index_dir).with_overrides(**overrides)
 
 
+BASE = Path("/tmp/rag-sweep")
+
+
 def folder_for(kind: str, overrides: dict[str, Any]) -> Path:
     fingerprint = index_fingerprint(settings_for(overrides, Path("/tmp/x")))
     digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode()).hexdigest()[:10]
-    return Path("/tmp/rag-sweep") / f"{kind}-{digest}"
+    return BASE / f"{kind}-{digest}"
 
 
 def limited(documents: list, queries: dict, qrels: dict, limit: int | None) -> tuple[list, dict, dict]:
@@ -144,8 +147,10 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="key=value applied to every configuration")
     parser.add_argument("--no-beir", action="store_true")
     parser.add_argument("--no-gold", action="store_true")
+    parser.add_argument("--base", type=Path, default=BASE, help=f"index folders (default {BASE})")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    globals()["BASE"] = args.base
     fixed = {k: parse_value(v) for k, v in (s.split("=", 1) for s in args.set)}
     results = []
     print(header(not args.no_beir, not args.no_gold), flush=True)
