@@ -10,6 +10,7 @@ fallback, why sentences were dropped) go to test-artifacts/generated-seeds.json.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -26,9 +27,13 @@ from rag.query.llm import ObjectStream
 pytestmark = pytest.mark.slow
 
 GOLD = Path(__file__).resolve().parents[2] / "eval" / "seeds.jsonl"
+GOLD_QUESTIONS = int(os.environ.get("RAG_TEST_LLM_QUESTIONS", "16"))
+
+
 def gold_part() -> list:
-    """The gold set's test split (56 questions): the whole set doubles a slow CPU run for no new kind."""
-    return [q for q in load_gold(GOLD) if q.split == "test"]
+    """The first questions of the gold set's test split (16 by default: each costs 5-30 s of a 270M
+    model on 2 cores; RAG_TEST_LLM_QUESTIONS=56 runs the whole split)."""
+    return [q for q in load_gold(GOLD) if q.split == "test"][:GOLD_QUESTIONS]
 
 
 FALLBACKS = {"refused", "timeout", "unreachable", "malformed", "nothing verified"}
