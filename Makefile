@@ -19,10 +19,11 @@ $(STAMP): pyproject.toml
 
 # llama.cpp built for a portable AVX-512 target: a native build picks up AMX, which these CPUs
 # report without enabling, and crashes on the first request (README, "Generated answers").
+# --no-cache-dir: a cached native wheel would be reused whatever CMAKE_ARGS say.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON
 
 $(TEST_STAMP): $(STAMP)
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q 'llama-cpp-python[server]>=0.3'
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q --no-cache-dir 'llama-cpp-python[server]>=0.3'
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
