@@ -8,15 +8,35 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 
-import bm25s
 import numpy as np
 import Stemmer
-from bm25s.stopwords import STOPWORDS_EN
 
 from rag.errors import IndexCorrupt
+
+
+def _import_bm25s() -> ModuleType:
+    """Import bm25s with numba hidden: bm25s imports numba whenever it is installed (ranx in the
+    dev extra brings it), which costs about 60 MB resident in `rag serve` for a JIT backend this
+    module never uses (scores come from `get_scores`, plain numpy)."""
+    hide = "numba" not in sys.modules
+    if hide:
+        sys.modules["numba"] = None  # type: ignore[assignment]  # makes `import numba` raise ImportError
+    try:
+        import bm25s
+        import bm25s.stopwords
+    finally:
+        if hide:
+            del sys.modules["numba"]
+    return bm25s
+
+
+bm25s = _import_bm25s()
+STOPWORDS_EN = bm25s.stopwords.STOPWORDS_EN
 
 FOLDER = "keyword"
 _STEMMER = Stemmer.Stemmer("english")
@@ -45,7 +65,7 @@ class KeywordIndex:
 
     @classmethod
     def build(cls, texts: Sequence[str], k1: float = 1.2, b: float = 0.75) -> KeywordIndex:
-        bm25 = bm25s.BM25(k1=k1, b=b)
+        bm25 = bm25s.BM25(k1=k1, b=b, backend="numpy")
         bm25.index(tokenize(texts), show_progress=False)
         return cls(bm25, len(texts))
 
