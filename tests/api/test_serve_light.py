@@ -72,6 +72,8 @@ def test_rag_serve_answers_without_torch_within_memory_and_time(seeds_index: Set
         libraries = mapped_libraries(process.pid)
         assert any(name.startswith("libonnxruntime") for name in libraries)
         assert not any("torch" in name for name in libraries), sorted(n for n in libraries if "torch" in n)
+        # bm25s would pull in numba (60 MB) whenever it is installed, as it is with the dev extra
+        assert not any("llvmlite" in name for name in libraries), "numba was imported"
         for _ in range(20):  # memory after answering, not just after start
             assert httpx.post(f"{url}/ask", json=QUESTION, timeout=30).status_code == 200
         rss_mb = psutil.Process(process.pid).memory_info().rss / 2**20
