@@ -205,9 +205,10 @@ def _attempt(assembly: Assembly, messages: list[dict[str, str]], deadline: float
     settings = assembly.settings
     try:
         for piece in stream_reply(settings, messages, response_format(settings), deadline):
-            for item in reader.feed(piece):
-                if reader.answerable is False and not assembly.kept:
-                    return "refused"
+            items = reader.feed(piece)
+            if reader.answerable is False and not assembly.kept:
+                return "refused"  # known at once: what follows (even cut off) changes nothing
+            for item in items:
                 if (shown := assembly.add(item)) is not None:
                     yield shown
                 if assembly.considered >= settings.max_sentences:

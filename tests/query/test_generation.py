@@ -150,6 +150,13 @@ def test_a_model_refusal_is_a_refusal(index):
     assert generation_counts(answer)["refused"] is True
 
 
+def test_a_refusal_cut_off_by_max_tokens_is_still_a_refusal(index):
+    cut = '{"answerable": false, "sentences": [{"passage": 1, "quote": "and then the model rambled'
+    with StubServer([cut]) as stub, generator(index, base_url=stub.url):
+        answer = ask(index, QUESTION, style="generated")
+    assert answer.abstained and answer.style == "generated" and len(stub.requests) == 1
+
+
 def test_an_extractive_refusal_stands_unless_configured(index):
     index.settings.answer.abstain_below = 1.0  # out of reach: the extractive scorer refuses
     try:
