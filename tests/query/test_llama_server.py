@@ -13,6 +13,7 @@ import json
 import os
 import statistics
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -130,6 +131,10 @@ def write_report(index, rows, path: Path) -> None:
         "questions": len(questions), "model_asked": len(asked),
         "requests": sum(q["requests"] for q in questions),
         "replies_valid_json": sum(sum(q["valid_json"]) for q in questions),
+        "replies_by_kind": dict(Counter(reply_kind(r) for q in questions for r in q["replies"])),
+        "sentence_objects": sum(len(q["sentences"]) for q in questions),
+        "drop_reasons": dict(Counter(s["reason"].split(" to its")[0] for q in questions for s in q["sentences"]
+                                     if not s["kept"])),
         "generated": sum(q["style"] == "generated" and not q["refused"] for q in questions),
         "model_refusals": sum(q["refused"] for q in questions),
         "fallbacks": {reason: sum(q["fallback"] == reason for q in questions)
@@ -153,6 +158,17 @@ def _json_ok(reply: str) -> bool:
     reader = ObjectStream()
     reader.feed(reply)
     return reader.finish() is not None
+
+
+def reply_kind(reply: str) -> str:
+    """What a reply was, as far as it was read (rag stops reading at a refusal)."""
+    reader = ObjectStream()
+    reader.feed(reply)
+    if reader.answerable is False:
+        return "refusal"
+    if reader.finish() is not None:
+        return "complete JSON"
+    return "cut off after a complete sentence object" if reader.items else "unparseable"
 
 
 def test_every_citation_quotes_its_source_exactly(gold_run, seeds_loaded):
