@@ -135,6 +135,7 @@ def test_openapi_docs_have_an_example_for_every_route(client):
 def test_ask_returns_the_answer_contract_with_verified_citations(client, texts):
     answer = post_ask(client, QUESTION)
     assert set(answer) == ANSWER_KEYS
+    assert (answer["style"], answer["dropped"], answer["fallback"]) == ("extractive", 0, None)
     assert answer["question"] == QUESTION and answer["abstained"] is False
     assert "[1]" in answer["answer"] and answer["citations"]
     assert set(answer["timings_ms"]) >= {"total_ms"}
