@@ -12,6 +12,9 @@ import typer
 
 from rag.cli_options import IndexDir, settings_for
 from rag.cli_render import BarProgress, err, out, print_gold_report, progress_bar
+from rag.config import Settings
+from rag.errors import ConfigError, InputError
+from rag.types import Style
 
 
 def evaluate(
@@ -34,24 +37,31 @@ def evaluate(
                                                             "path and score the answers")] = False,
     test_from: Annotated[str, typer.Option(help="BEIR --answers: queries dated from this day on "
                                                 "form the test half")] = "2022-09-02",
+    answer: Annotated[str | None, typer.Option(
+        "--answer", help="extractive | generated: answer style asked for [default: "
+        "RAG_GENERATOR__DEFAULT_STYLE]; generated (needs RAG_GENERATOR__BASE_URL) also reports the share "
+        "generated, fallback and dropped-sentence rates and citation precision")] = None,
 ) -> None:
     """Score answers against a gold set, or retrieval (or, with --answers, answers) on a BEIR data set.
 
     Examples: rag eval --gold eval/seeds.jsonl --split test --min-hit1 0.95 --json eval/reports/seeds.json
               rag eval --beir ../shared/bench-data/scifact --index-dir /tmp/scifact-index
               rag eval --beir ../shared/bench-data/realtimeqa-2022 --answers --json rtqa.json
+              RAG_GENERATOR__BASE_URL=http://127.0.0.1:8080/v1 rag eval --split test --answer generated
     """
+    settings = settings_for(index_dir)
+    style = answer_style(answer, settings, beir is not None and not answers)
     if beir is not None and answers:
-        return evaluate_beir_answers(beir, index_dir, json_path, limit, test_from)
+        return evaluate_beir_answers(beir, index_dir, json_path, limit, test_from, style)
     if beir is not None:
         return evaluate_beir(beir, index_dir, json_path, limit)
     from rag import check_floors, load_gold, open_index, run_gold, select_split, write_report
 
     questions = select_split(load_gold(gold), split)
-    index_ = open_index(settings_for(index_dir))
+    index_ = open_index(settings)
     with progress_bar() as bar:
         task = bar.add_task(f"asking {gold.name}" + (f" ({split})" if split else ""), total=len(questions))
-        report = run_gold(index_, questions, lambda _: bar.advance(task))
+        report = run_gold(index_, questions, lambda _: bar.advance(task), style)
     print_gold_report(report)
     if json_path:
         write_report(report, json_path)
@@ -64,6 +74,21 @@ def evaluate(
         err.print(f"FAILED floor: {failure}", highlight=False, markup=False)
     if failures:
         raise typer.Exit(1)
+
+
+def answer_style(value: str | None, settings: Settings, ranking_only: bool) -> Style | None:
+    """The `--answer` style, checked: a known one, answers being scored, a model server set."""
+    if value is None:
+        return None
+    if value not in ("extractive", "generated"):
+        raise InputError(f"--answer {value!r} is not a style; use --answer extractive or --answer generated")
+    if ranking_only:
+        raise InputError("--answer scores answers; with --beir add --answers")
+    if value == "generated" and not settings.generator.base_url:
+        raise ConfigError("--answer generated needs a model server, and none is configured: set "
+                          "RAG_GENERATOR__BASE_URL to its OpenAI-compatible root (e.g. "
+                          "http://127.0.0.1:8080/v1 for llama-server; see README \"Generated answers\")")
+    return "generated" if value == "generated" else "extractive"
 
 
 def evaluate_beir(folder: Path, index_dir: Path | None, json_path: Path | None, limit: int | None) -> None:
@@ -82,14 +107,14 @@ def evaluate_beir(folder: Path, index_dir: Path | None, json_path: Path | None, 
 
 
 def evaluate_beir_answers(folder: Path, index_dir: Path | None, json_path: Path | None,
-                          limit: int | None, test_from: str) -> None:
+                          limit: int | None, test_from: str, style: Style | None = None) -> None:
     from rag import default_index_dir, run_beir_answers
 
     settings = settings_for(index_dir)
     if index_dir is None:
         settings = settings.with_overrides(index_dir=default_index_dir(folder, settings))
     with progress_bar() as bar:
-        report = run_beir_answers(folder, settings, BarProgress(bar), limit, test_from)
+        report = run_beir_answers(folder, settings, BarProgress(bar), limit, test_from, style=style)
     print_gold_report(report)
     if json_path:
         from rag import write_report

@@ -56,19 +56,29 @@ def print_skips(skipped: list[Any]) -> None:
 
 
 def print_gold_report(report: dict) -> None:
-    table = Table("id", "split", "ok", "says", "cited", "answer", title="questions")
+    generated = bool(report["questions"]) and all("style" in q for q in report["questions"])
+    extra = ("made", "kept", "dropped", "supported") if generated else ()
+    table = Table("id", "split", "ok", "says", *extra, "cited", "answer", title="questions")
     for q in report["questions"]:
         ok = q["hit1"] if q["answerable"] else q["abstained"]
         cited = ", ".join(d[:12] for d in q["cited"][:3]) or ("refused" if q["abstained"] else "-")
         says = "-" if q.get("contains") is None else ("yes" if q["contains"] else "no")
-        table.add_row(Text(str(q["id"])), q.get("split") or "-", "yes" if ok else "NO", says, Text(cited),
-                      Text(q["answer"][:70]))
+        made = [_made(q), str(q["kept"]), str(q["dropped"]), str(q["supported"])] if generated else []
+        table.add_row(Text(str(q["id"])), q.get("split") or "-", "yes" if ok else "NO", says, *made,
+                      Text(cited), Text(q["answer"][:70]))
     out.print(table)
     columns = {"all": report["summary"], **report.get("splits", {})}
     summary = Table("metric", *columns, title="summary")
     for key in report["summary"]:
         summary.add_row(key, *(_cell(part.get(key)) for part in columns.values()))
     out.print(summary)
+
+
+def _made(q: dict) -> str:
+    """How a generated-style answer was made: generated, the model's refusal, or the fallback."""
+    if q["style"] == "generated":
+        return "model refused" if q["refused"] else "generated"
+    return f"fallback: {q['fallback']}" if q["fallback"] else "extractive"
 
 
 def _cell(value: Any) -> str:

@@ -24,7 +24,7 @@ from rag.index.build import Progress, Silent, build_from_documents
 from rag.index.layout import current_build
 from rag.index.manifest import check_manifest, read_manifest
 from rag.index.reader import open_index
-from rag.types import Document
+from rag.types import Document, Style
 
 DEFAULT_TEST_FROM = "2022-09-02"
 _DATE = re.compile(r"(\d{4})\D?(\d{2})\D?(\d{2})")
@@ -78,8 +78,10 @@ def ensure_answer_index(settings: Settings, documents: list[Document],
 
 def run_beir_answers(folder: str | Path, settings: Settings, progress: Progress | None = None,
                      limit_queries: int | None = None, test_from: str = DEFAULT_TEST_FROM,
-                     on_result: Callable[[QuestionResult], None] | None = None) -> dict[str, Any]:
-    """Index the corpus (or reuse a matching index), ask every judged query, score the answers."""
+                     on_result: Callable[[QuestionResult], None] | None = None,
+                     style: Style | None = None) -> dict[str, Any]:
+    """Index the corpus (or reuse a matching index), ask every judged query (in `style`; None: the
+    configured default), score the answers."""
     progress = progress or Silent()
     progress.stage("loading data set", 1)
     documents, questions = load_answer_questions(folder, test_from)
@@ -95,7 +97,7 @@ def run_beir_answers(folder: str | Path, settings: Settings, progress: Progress 
         if on_result:
             on_result(result)
 
-    report = run_gold(index, questions, advance)
+    report = run_gold(index, questions, advance, style)
     report.update({"dataset": Path(folder).resolve().name, "documents": len(documents),
                    "chunks": len(index.chunks), "test_from": test_from, "build": build,
                    "index_dir": str(settings.index_dir)})

@@ -4,7 +4,9 @@ A gold set is JSON Lines, one `GoldQuestion` per line (format in eval/README.md)
 per-question rows and metrics, overall and per split (`dev`, `test`): citation hit@1 / hit@k / MRR
 over answerable questions, refusal precision and recall over unanswerable ones, false refusals,
 answer-contains, the token F1 of the best answer sentence and multiple-choice accuracy
-(`rag.eval.answer_metrics`), and latency percentiles. Floors turn it into a CI gate.
+(`rag.eval.answer_metrics`), and latency percentiles. Floors turn it into a CI gate. Asked in
+generated style, each row also says how its answer was made and the summaries add the generation
+figures of `rag.eval.generated` (share generated, fallbacks, dropped sentences, citation precision).
 """
 
 from __future__ import annotations
@@ -14,16 +16,17 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rag.errors import InputError, StorageError
 from rag.eval.answer_metrics import best_f1, choice_supported, contains, contains_any
+from rag.eval.generated import FIELDS, generated_record, summarize_generated
 from rag.index.reader import Index
 from rag.query.answering import ask
-from rag.types import Answer
+from rag.types import Answer, Style
 
 
 class GoldQuestion(BaseModel):
@@ -58,6 +61,14 @@ class QuestionResult(BaseModel):
     choice_correct: bool | None = None
     latency_ms: float
     answer: str
+    # generated style only (rag.eval.generated): how the answer was made, sentences kept / dropped,
+    # the fallback reason, a model refusal, kept sentences whose quote supports them
+    style: str | None = None
+    kept: int | None = None
+    dropped: int | None = None
+    fallback: str | None = None
+    refused: bool | None = None
+    supported: int | None = None
 
 
 def load_gold(path: Path) -> list[GoldQuestion]:
@@ -118,24 +129,31 @@ def judge(item: GoldQuestion, answer: Answer, latency_ms: float) -> QuestionResu
 
 
 def run_gold(index: Index, questions: list[GoldQuestion],
-             progress: Callable[[QuestionResult], None] | None = None) -> dict:
-    """Ask every question, judge it, and summarize."""
+             progress: Callable[[QuestionResult], None] | None = None, style: Style | None = None) -> dict:
+    """Ask every question (in `style`; None: the configured default), judge it, and summarize."""
+    generated = (style or index.settings.generator.default_style) == "generated"
     results = []
     for item in questions:
         started = time.perf_counter()
-        answer = ask(index, item.question)
+        answer = ask(index, item.question, style=style)
         result = judge(item, answer, (time.perf_counter() - started) * 1000)
+        if generated:
+            result = result.model_copy(update=generated_record(index, item.question, answer))
         results.append(result)
         if progress:
             progress(result)
     splits = sorted({r.split for r in results if r.split})
-    return {"summary": summarize(results),
-            "splits": {s: summarize([r for r in results if r.split == s]) for s in splits},
-            "questions": [r.model_dump() for r in results],
-            "index": {"build": index.build_id, "settings": index.manifest.get("settings")}}
+    report: dict[str, Any] = {
+        "summary": summarize(results),
+        "splits": {s: summarize([r for r in results if r.split == s]) for s in splits},
+        "questions": [r.model_dump(exclude=None if generated else set(FIELDS)) for r in results],
+        "index": {"build": index.build_id, "settings": index.manifest.get("settings")}}
+    if generated:
+        report["generator"] = index.settings.generator.model_dump(mode="json", exclude={"api_key"})
+    return report
 
 
-def summarize(results: list[QuestionResult]) -> dict[str, float | int]:
+def summarize(results: list[QuestionResult]) -> dict[str, float | int | None]:
     answerable = [r for r in results if r.answerable]
     unanswerable = [r for r in results if not r.answerable]
     refused = [r for r in results if r.abstained]
@@ -162,6 +180,8 @@ def summarize(results: list[QuestionResult]) -> dict[str, float | int]:
         **({"choice_accuracy": rate(sum(choices), len(choices))} if choices else {}),
         "latency_p50_ms": round(float(np.percentile(latencies, 50)), 2),
         "latency_p95_ms": round(float(np.percentile(latencies, 95)), 2),
+        **(summarize_generated([r.model_dump(include=set(FIELDS)) for r in results])
+           if results and all(r.style is not None for r in results) else {}),
     }
 
 

@@ -12,11 +12,14 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from corpus_tools import ROOT
 from llama_tools import start_llama
 from llm_stub import RecordingProxy
 
@@ -29,6 +32,7 @@ pytestmark = pytest.mark.slow
 
 GOLD = Path(__file__).resolve().parents[2] / "eval" / "seeds.jsonl"
 GOLD_QUESTIONS = int(os.environ.get("RAG_TEST_LLM_QUESTIONS", "16"))
+EVAL_QUESTIONS = int(os.environ.get("RAG_TEST_LLM_EVAL_QUESTIONS", "6"))  # `rag eval --answer generated`
 
 
 def gold_part() -> list:
@@ -221,3 +225,37 @@ def test_the_schema_is_sent_with_every_request(gold_run, seeds_loaded):
         assert all(r["stream"] is True and r["model"] == "gemma-3-270m" for r in row["requests"])
         if row["answer"].fallback != "refused":
             assert row["requests"], row["item"].id  # asked: at least one request went out
+
+
+def test_rag_eval_reports_the_generated_answers(llama, seeds_index, tmp_path, artifacts):
+    """`rag eval --split test --answer generated` against the real server, on the first
+    RAG_TEST_LLM_EVAL_QUESTIONS (6) questions of the test split: the generation figures are in the
+    summary, overall and for the split, and every sentence shown re-verifies from the stored text."""
+    gold = tmp_path / "seeds-part.jsonl"
+    gold.write_text("".join(q.model_dump_json() + "\n" for q in gold_part()[:EVAL_QUESTIONS]))
+    report_path = artifacts / "eval-seeds-generated.json"
+    env = {**os.environ, "RAG_GENERATOR__BASE_URL": llama.url, "RAG_GENERATOR__MODEL": "gemma-3-270m",
+           "RAG_GENERATOR__TIMEOUT_S": "90", "RAG_GENERATOR__MAX_TOKENS": "200"}
+    done = subprocess.run([sys.executable, "-m", "rag.cli", "eval", "--gold", str(gold), "--split", "test",
+                           "--answer", "generated", "--index-dir", str(seeds_index.index_dir),
+                           "--json", str(report_path)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+                          timeout=EVAL_QUESTIONS * 100 + 120)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (artifacts / "eval-seeds-generated.txt").write_text(done.stdout)
+    for shown in ("generated_share", "fallback_rate", "dropped_rate", "citation_precision", "answer_contains"):
+        assert shown in done.stdout, shown
+    report = json.loads(report_path.read_text())
+    summary, rows = report["summary"], report["questions"]
+    assert summary["questions"] == len(rows) == min(EVAL_QUESTIONS, len(gold_part()))
+    assert set(report["splits"]) == {"test"} and report["splits"]["test"]["questions"] == len(rows)
+    assert summary["generated_share"] + summary["fallback_rate"] == pytest.approx(1.0)
+    for row in rows:
+        assert row["style"] in ("generated", "extractive"), row
+        assert (row["fallback"] is None) == (row["style"] == "generated"), row
+        assert row["fallback"] is None or row["fallback"] in FALLBACKS, row
+        assert row["supported"] == row["kept"], row  # shown only when verified: re-verified too
+    kept = sum(r["kept"] for r in rows)
+    assert summary["sentences_kept"] == kept
+    assert summary["citation_precision"] == (1.0 if kept else None)
+    assert report["generator"]["base_url"] == llama.url
