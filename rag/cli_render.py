@@ -56,17 +56,19 @@ def print_skips(skipped: list[Any]) -> None:
 
 
 def print_gold_report(report: dict) -> None:
-    generated = bool(report["questions"]) and all("style" in q for q in report["questions"])
-    extra = ("made", "kept", "dropped", "supported") if generated else ()
-    table = Table("id", "split", "ok", "says", *extra, "cited", "answer", title="questions")
+    table = Table("id", "split", "ok", "says", "cited", "answer", title="questions")
     for q in report["questions"]:
         ok = q["hit1"] if q["answerable"] else q["abstained"]
         cited = ", ".join(d[:12] for d in q["cited"][:3]) or ("refused" if q["abstained"] else "-")
         says = "-" if q.get("contains") is None else ("yes" if q["contains"] else "no")
-        made = [_made(q), str(q["kept"]), str(q["dropped"]), str(q["supported"])] if generated else []
-        table.add_row(Text(str(q["id"])), q.get("split") or "-", "yes" if ok else "NO", says, *made,
-                      Text(cited), Text(q["answer"][:70]))
+        table.add_row(Text(str(q["id"])), q.get("split") or "-", "yes" if ok else "NO", says, Text(cited),
+                      Text(q["answer"][:70]))
     out.print(table)
+    if report["questions"] and all("style" in q for q in report["questions"]):  # --answer generated
+        made = Table("id", "made", "kept", "dropped", "supported", title="generation")
+        for q in report["questions"]:
+            made.add_row(Text(str(q["id"])), _made(q), str(q["kept"]), str(q["dropped"]), str(q["supported"]))
+        out.print(made)
     columns = {"all": report["summary"], **report.get("splits", {})}
     summary = Table("metric", *columns, title="summary")
     for key in report["summary"]:

@@ -17,7 +17,6 @@ from llm_stub import StubServer, reply
 from typer.testing import CliRunner
 
 import rag
-import rag.cli_render
 from rag import GoldQuestion, ask, run_gold
 from rag.cli import app
 from rag.eval.generated import generated_record, summarize_generated
@@ -136,13 +135,12 @@ def test_cli_gold_run_prints_and_writes_the_generation_figures(index, monkeypatc
     gold.write_text("".join(q.model_dump_json() + "\n" for q in GOLD))
     report_path = tmp_path / "report.json"
     monkeypatch.setattr(rag, "open_index", lambda settings: index)
-    monkeypatch.setattr(rag.cli_render.out, "width", 200)  # one line per row
     with StubServer(REPLIES) as stub, generator(index, base_url=stub.url):
         monkeypatch.setenv("RAG_GENERATOR__BASE_URL", stub.url)
         code, output = run_cli("--gold", str(gold), "--answer", "generated", "--json", str(report_path))
     assert code == 0, output
     for shown in ("generated_share", "fallback_rate", "dropped_rate", "citation_precision", "answer_contains",
                   "fallback: malformed", "generated"):
-        assert shown in output, output
+        assert shown in output, shown
     report = json.loads(report_path.read_text())
     assert report["summary"]["citation_precision"] == 1.0 and set(report["splits"]) == {"dev", "test"}
