@@ -31,8 +31,8 @@ def evaluate(
                                                                     "questions are refused")] = None,
     min_answer_contains: Annotated[float | None, typer.Option(help="fail if lower")] = None,
     limit: Annotated[int | None, typer.Option(help="BEIR: only the first N queries")] = None,
-    split: Annotated[str | None, typer.Option(help="only questions of this split (dev or test); "
-                                                   "floors apply to it")] = None,
+    split: Annotated[str | None, typer.Option(help="only questions of this split (dev or test; with --beir "
+                                                   "--answers, that half); floors apply to it")] = None,
     answers: Annotated[bool, typer.Option("--answers", help="BEIR: answer every query through the ask "
                                                             "path and score the answers")] = False,
     test_from: Annotated[str, typer.Option(help="BEIR --answers: queries dated from this day on "
@@ -52,7 +52,7 @@ def evaluate(
     settings = settings_for(index_dir)
     style = answer_style(answer, settings, beir is not None and not answers)
     if beir is not None and answers:
-        return evaluate_beir_answers(beir, index_dir, json_path, limit, test_from, style)
+        return evaluate_beir_answers(beir, index_dir, json_path, limit, test_from, style, split)
     if beir is not None:
         return evaluate_beir(beir, index_dir, json_path, limit)
     from rag import check_floors, load_gold, open_index, run_gold, select_split, write_report
@@ -107,14 +107,15 @@ def evaluate_beir(folder: Path, index_dir: Path | None, json_path: Path | None, 
 
 
 def evaluate_beir_answers(folder: Path, index_dir: Path | None, json_path: Path | None,
-                          limit: int | None, test_from: str, style: Style | None = None) -> None:
+                          limit: int | None, test_from: str, style: Style | None = None,
+                          half: str | None = None) -> None:
     from rag import default_index_dir, run_beir_answers
 
     settings = settings_for(index_dir)
     if index_dir is None:
         settings = settings.with_overrides(index_dir=default_index_dir(folder, settings))
     with progress_bar() as bar:
-        report = run_beir_answers(folder, settings, BarProgress(bar), limit, test_from, style=style)
+        report = run_beir_answers(folder, settings, BarProgress(bar), limit, test_from, style=style, half=half)
     print_gold_report(report)
     if json_path:
         from rag import write_report

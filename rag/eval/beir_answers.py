@@ -19,7 +19,7 @@ from typing import Any
 from rag.config import Settings
 from rag.errors import InputError, RagError
 from rag.eval.beir import _first_existing, _read_jsonl, load_beir
-from rag.eval.gold import GoldQuestion, QuestionResult, run_gold
+from rag.eval.gold import GoldQuestion, QuestionResult, run_gold, select_split
 from rag.index.build import Progress, Silent, build_from_documents
 from rag.index.layout import current_build
 from rag.index.manifest import check_manifest, read_manifest
@@ -79,13 +79,15 @@ def ensure_answer_index(settings: Settings, documents: list[Document],
 def run_beir_answers(folder: str | Path, settings: Settings, progress: Progress | None = None,
                      limit_queries: int | None = None, test_from: str = DEFAULT_TEST_FROM,
                      on_result: Callable[[QuestionResult], None] | None = None,
-                     style: Style | None = None) -> dict[str, Any]:
+                     style: Style | None = None, half: str | None = None) -> dict[str, Any]:
     """Index the corpus (or reuse a matching index), ask every judged query (in `style`; None: the
-    configured default), score the answers."""
+    configured default; `half` "dev" or "test": only that half's queries), score the answers."""
     progress = progress or Silent()
     progress.stage("loading data set", 1)
     documents, questions = load_answer_questions(folder, test_from)
     progress.advance(1)
+    if half is not None:
+        questions = select_split(questions, half)
     if limit_queries is not None:
         questions = questions[:limit_queries]
     build = ensure_answer_index(settings, documents, progress)

@@ -59,3 +59,7 @@ def test_cli_answers_every_query_and_reports_each_half(tmp_path: Path):
     assert not report["build"]["reused"]
     again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and json.loads(report_path.read_text())["build"]["reused"]
+    half = subprocess.run(command + ["--split", "test"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert half.returncode == 0, half.stderr[-2000:]
+    only_test = json.loads(report_path.read_text())
+    assert [q["id"] for q in only_test["questions"]] == ["20220909_0"] and set(only_test["splits"]) == {"test"}
