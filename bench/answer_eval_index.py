@@ -9,7 +9,10 @@ The answer stage reads sentence vectors only of the passages retrieval returns f
    which no evaluated question can reach: its passages are the same on the second build).
 Every figure of `rag eval --beir DIR --answers --index-dir OUT` on this index equals the figure
 on an index with every sentence encoded (RealTime QA: about 11,000 of 320,152 sentences).
-Use it for evaluation only: a question outside the data set may meet zero vectors.
+Use it for evaluation only: a question outside the data set may meet zero vectors. With
+RAG_EMBEDDING__SENTENCE_VECTORS=late the retrieved chunks get a real late pass (set the same
+variable for `rag eval`, since the manifest records the mode); copy a former index's cache/ folder
+into OUT first to take the chunk vectors from it.
 
     python bench/answer_eval_index.py ../shared/bench-data/realtimeqa-2022 /tmp/rtqa-index
 """
@@ -31,8 +34,8 @@ class PartialEncoder:
     """The real encoder, except that chunk texts come from the cache and sentence texts outside
     `needed` get zero vectors."""
 
-    def __init__(self, real, needed: set[str], cached: dict[str, np.ndarray]) -> None:
-        self.real, self.needed, self.cached = real, needed, cached
+    def __init__(self, real, needed: set[str], cached: dict[str, np.ndarray], needed_chunks: set[str]) -> None:
+        self.real, self.needed, self.cached, self.needed_chunks = real, needed, cached, needed_chunks
         self.name, self.precision = real.name, real.precision
         self.dimension, self.max_seq_length = real.dimension, real.max_seq_length
         self.encoded = 0
@@ -70,6 +73,22 @@ class PartialEncoder:
         return out
 
 
+    def encode_with_spans(self, texts: Sequence[str], spans: Sequence[list[tuple[int, int]]],
+                          progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, list, list]:
+        """Late sentence vectors (RAG_EMBEDDING__SENTENCE_VECTORS=late): pooled from a real pass over
+        the retrieved chunks only; chunk vectors always from the cache, so retrieval is unchanged."""
+        vectors = self.encode(texts)
+        blocks = [np.zeros((len(s), self.dimension), np.float32) for s in spans]
+        empty: list[list[int]] = [[] for _ in spans]
+        todo = [i for i, text in enumerate(texts) if text in self.needed_chunks]
+        if todo:
+            _, got, got_empty = self.real.encode_with_spans([texts[i] for i in todo], [spans[i] for i in todo])
+            for j, i in enumerate(todo):
+                blocks[i], empty[i] = got[j], got_empty[j]
+            self.encoded += len(todo)
+        return vectors, blocks, empty
+
+
 def main(folder: Path, index_dir: Path) -> None:
     started = time.perf_counter()
     settings = load_settings(index_dir=index_dir)
@@ -78,16 +97,17 @@ def main(folder: Path, index_dir: Path) -> None:
     build_from_documents(settings, documents, sentences=False, encoder=real)
     index = open_index(settings, encoder=real)
     texts = {d.doc_id: d.text for d in documents}
-    needed = {texts[p.chunk.doc_id][s.start:s.end] for q in questions
-              for p in search(index, q.question, settings.answer.passages) for s in p.chunk.sentences}
+    retrieved = [p.chunk for q in questions for p in search(index, q.question, settings.answer.passages)]
+    needed = {texts[c.doc_id][s.start:s.end] for c in retrieved for s in c.sentences}
     by_id = {d.doc_id: d for d in documents}
+    needed_chunks = {embedding_text(c, by_id[c.doc_id], settings) for c in retrieved}
     chunk_texts = [embedding_text(c, by_id[c.doc_id], settings) for c in index.chunks]
     store = EmbeddingCache(index_dir / "cache" / "embeddings.sqlite")
     cached = store.get_many(real.key, [EmbeddingCache.digest(t) for t in chunk_texts + sorted(needed)],
                             real.dimension)
     store.close()
     index.close()
-    partial = PartialEncoder(real, needed, cached)
+    partial = PartialEncoder(real, needed, cached, needed_chunks)
     report = build_from_documents(settings.with_overrides(**{"embedding.cache": False}), documents,
                                   sentences=True, encoder=partial)
     print(f"{report.chunks} chunks, {report.sentences} sentences, {len(needed)} needed, "
