@@ -12,7 +12,7 @@ timings and peak memory are its own:
 
 - **raw**: the encoder alone on our chunk texts (exactly what our build embeds), an evenly spaced
   sample of `--raw-sample` of them: PyTorch fp32 (txtai's arithmetic) and the configured bulk
-  encoder (bf16 autocast on AMX CPUs, the int8 ONNX copy with RAG_EMBEDDING__PRECISION=int8).
+  encoder (bf16 weights on AMX CPUs, the int8 ONNX copy with RAG_EMBEDDING__PRECISION=int8).
   Passages/s, the limit of any build; our build's embedded passages/s is reported as a share of it.
 
 - **txtai**: `Embeddings({"path": <bundled all-MiniLM-L6-v2>})` - txtai's defaults except the model
@@ -25,7 +25,8 @@ timings and peak memory are its own:
   folder with the embedding cache off (`embedding.cache=False`), other settings from the defaults
   and the `RAG_*` environment; documents ranked with `rag.rank_to_depth` (`rank_documents`,
   best chunk per document) in dense, keyword and hybrid modes. With the default precision `auto`
-  ours encodes under bf16 autocast on CPUs with AMX (fp32 elsewhere); txtai runs the model in fp32.
+  ours encodes with a bf16 copy of the weights on CPUs with AMX (fp32 elsewhere); txtai runs the
+  model in fp32.
   The precision actually used is in the table and JSON.
 
 Both sides index the same text per document: title, a blank line, the abstract
@@ -336,7 +337,7 @@ def worker_ours(args: argparse.Namespace) -> dict[str, Any]:
 def worker_raw(args: argparse.Namespace) -> dict[str, Any]:
     """The encoder alone on our chunk texts (what the build embeds): the limit of any build.
 
-    PyTorch fp32 (the arithmetic txtai uses) and the configured bulk encoder (bf16 autocast on AMX
+    PyTorch fp32 (the arithmetic txtai uses) and the configured bulk encoder (bf16 weights on AMX
     CPUs, or the int8 ONNX copy) on the same evenly spaced sample of `--raw-sample` chunk texts.
     """
     docs, _, _ = load(args)

@@ -101,15 +101,15 @@ def test_only_mean_pooled_pipelines_are_exported(onnx_embedder):
     assert not exportable(cls_pooled)
 
 
-def test_bf16_autocast_is_close_to_fp32():
+def test_bf16_is_close_to_fp32():
     texts = QUESTIONS[:16]
     fp32 = Embedder(EmbeddingSettings(precision="fp32"))
     bf16 = Embedder(EmbeddingSettings(precision="bf16"))
     assert bf16.key != fp32.key  # the cache never mixes the two
     a, b = fp32.encode(texts), bf16.encode(texts)
     cosines = np.sum(a * b, axis=1)
-    assert cosines.min() >= 0.999, cosines.min()
-    assert not np.array_equal(a, b), "bf16 autocast should really change the arithmetic"
+    assert cosines.min() >= 0.9995, cosines.min()  # measured 0.99992 on 600 SciFact chunks
+    assert not np.array_equal(a, b), "bf16 should really change the arithmetic"
 
 
 def test_auto_precision_follows_the_cpu(monkeypatch):
