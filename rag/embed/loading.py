@@ -3,8 +3,8 @@
 - Questions (`load_query_encoder`, used by an opened `Index`): the ONNX export from the cache,
   with `tokenizers` and onnxruntime only, when it exists and still reproduces PyTorch's probe
   vectors; so `rag serve` never imports torch once `rag index` has run. Otherwise the full model.
-- Bulk text (`load_encoder`, used by builds): PyTorch for fp32/bf16 (bf16 autocast uses AMX where
-  the CPU has it); the int8 ONNX copy for `precision="int8"`, made from the export on first use
+- Bulk text (`load_encoder`, used by builds): PyTorch for fp32/bf16 (bf16 runs a bf16 copy of the
+  weights, on AMX tiles where the CPU has them); the int8 ONNX copy for `precision="int8"`, made from the export on first use
   (which needs PyTorch once, to export).
 """
 
