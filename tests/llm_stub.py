@@ -9,9 +9,11 @@ schema) and what the model said.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -130,6 +132,21 @@ def reply(*sentences: tuple[int, str, str], answerable: bool = True) -> str:
     """A well-formed model reply: (passage, quote, sentence) triples."""
     return json.dumps({"answerable": answerable, "sentences": [
         {"passage": p, "quote": q, "sentence": s} for p, q, s in sentences]})
+
+
+@contextlib.contextmanager
+def generator(index: Any, **values: Any) -> Iterator[Any]:
+    """The index's generator settings changed for one test (a loose support cosine for the fake
+    encoder, a 10 s timeout, then `values`), restored afterwards."""
+    section = index.settings.generator
+    saved = section.model_dump()
+    try:
+        for key, value in {"support_cosine": 0.3, "timeout_s": 10.0, **values}.items():
+            setattr(section, key, value)
+        yield section
+    finally:
+        for key, value in saved.items():
+            setattr(section, key, value)
 
 
 class _ProxyHandler(BaseHTTPRequestHandler):

@@ -8,12 +8,11 @@ which is judged again from the stored document text, never from the answer's own
 
 from __future__ import annotations
 
-import contextlib
 import json
 
 import pytest
 from fakes import fake_index
-from llm_stub import StubServer, reply
+from llm_stub import StubServer, generator, reply
 from typer.testing import CliRunner
 
 import rag
@@ -39,20 +38,6 @@ REPLIES = [reply(GOOD, FABRICATED), "Sure, eleven miles.", "Sure, eleven miles."
 def index(tmp_path_factory):
     with fake_index(tmp_path_factory.mktemp("generated-eval") / "index") as index:
         yield index
-
-
-@contextlib.contextmanager
-def generator(index, **values):
-    """The index's generator settings changed for one test, then restored."""
-    section = index.settings.generator
-    saved = section.model_dump()
-    try:
-        for key, value in {"support_cosine": 0.3, "timeout_s": 10.0, **values}.items():
-            setattr(section, key, value)
-        yield section
-    finally:
-        for key, value in saved.items():
-            setattr(section, key, value)
 
 
 def test_gold_run_in_generated_style_reports_rows_and_figures_per_split(index):

@@ -8,13 +8,12 @@ the reason, within the configured timeout. The request carries the JSON schema.
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import time
 
 import pytest
 from fakes import fake_index
-from llm_stub import StubServer, reply
+from llm_stub import StubServer, generator, reply
 
 from rag import FinalAnswer, GeneratedSentence, ask, ask_stream, generation_counts, search, shown_sentences
 from rag.query.generation import REFUSAL, RETRY, response_schema
@@ -31,20 +30,6 @@ SUMMER = "since Ukraine's highly publicized counteroffensive against Russia bega
 def index(tmp_path_factory):
     with fake_index(tmp_path_factory.mktemp("generation") / "index") as index:
         yield index
-
-
-@contextlib.contextmanager
-def generator(index, **values):
-    """The index's generator settings changed for one test, then restored."""
-    section = index.settings.generator
-    saved = section.model_dump()
-    try:
-        for key, value in {"support_cosine": 0.3, "timeout_s": 10.0, **values}.items():
-            setattr(section, key, value)
-        yield section
-    finally:
-        for key, value in saved.items():
-            setattr(section, key, value)
 
 
 def closed_port_url() -> str:
