@@ -78,7 +78,9 @@ def fit(rows: list[dict[str, float]], labels: list[bool], refusal_recall: float 
     (off-topic questions) help the fit but would make any cut look good.
 
     The threshold is chosen by `choose_threshold` against two targets: refusal recall on the
-    unanswerable rows (`refusal_recall`) and the share of answerable rows refused (2.5%).
+    unanswerable rows (`refusal_recall`) and the share of answerable rows refused (2.5%), on
+    out-of-fold probabilities (`_out_of_fold`): a cut chosen on the rows the model was fitted on
+    sits where that fit happens to separate them, and refuses more unseen answerable questions.
     """
     if len(set(labels)) < 2:
         raise InputError("calibration needs both answerable and unanswerable questions "
@@ -89,13 +91,32 @@ def fit(rows: list[dict[str, float]], labels: list[bool], refusal_recall: float 
     scale[scale == 0] = 1.0
     z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
     w = _newton(z, y, l2)
-    probs = 1.0 / (1.0 + np.exp(-(z @ w)))
     chosen = np.array(threshold_rows, dtype=bool) if threshold_rows is not None else np.ones(len(y), bool)
+    probs = _out_of_fold(z, y, l2, chosen)
     threshold = choose_threshold(probs[chosen], y.astype(bool)[chosen], refusal_recall)
     return Calibration(list(FEATURES), mean.round(6).tolist(), scale.round(6).tolist(),
                        w[:-1].round(6).tolist(), round(float(w[-1]), 6), round(threshold, 6),
                        {**(fitted_on or {}), "rows": len(rows), "answerable": int(y.sum()),
                         "refusal_recall_target": refusal_recall})
+
+
+def _out_of_fold(z: np.ndarray, y: np.ndarray, l2: float, chosen: np.ndarray, folds: int = 5) -> np.ndarray:
+    """Each chosen row's probability from a model fitted without its fold (stratified, by row
+    order, so refits give the same numbers); rows not chosen always train. With fewer than two
+    chosen rows of a class there are no folds to hold out: in-sample probabilities."""
+    fold = np.full(len(y), -1)
+    for label in (0.0, 1.0):
+        members = np.flatnonzero(chosen & (y == label))
+        fold[members] = np.arange(len(members)) % folds
+    if min(int(np.sum(chosen & (y == label))) for label in (0.0, 1.0)) < 2:
+        return 1.0 / (1.0 + np.exp(-(z @ _newton(z, y, l2))))
+    probs = np.zeros(len(y))
+    for k in range(folds):
+        held = fold == k
+        if held.any():
+            w = _newton(z[~held], y[~held], l2)
+            probs[held] = 1.0 / (1.0 + np.exp(-(z[held] @ w)))
+    return probs
 
 
 def _newton(z: np.ndarray, y: np.ndarray, l2: float, steps: int = 50) -> np.ndarray:

@@ -88,8 +88,8 @@ class EmbeddingSettings(Section):
         "PyTorch (about 3x lower latency), else PyTorch"
     )
     sentence_vectors: Literal["separate", "late"] = Field(
-        "separate", description="answer-sentence vectors: separate = each sentence encoded on its own; "
-        "late = pooled from its chunk's token embeddings (one encoder pass, no second one)"
+        "late", description="answer-sentence vectors: late = pooled from its chunk's token embeddings "
+        "(one encoder pass, no second one); separate = each sentence encoded again on its own"
     )
     device: str = Field(
         "auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",

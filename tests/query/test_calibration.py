@@ -59,3 +59,31 @@ def test_a_fitted_file_takes_precedence_and_a_broken_one_is_an_error(tmp_path):
 def test_probability_is_a_logistic_of_standardized_features():
     model = Calibration(["score"], [1.0], [2.0], [3.0], -0.5, 0.5)
     assert model.probability({"score": 3.0}) == pytest.approx(1 / (1 + np.exp(-(3.0 * 1.0 - 0.5))))
+
+
+def test_threshold_is_chosen_on_out_of_fold_probabilities():
+    """Each threshold row's probability comes from a model that never saw its fold; rows outside
+    `threshold_rows` always train. Same data, same numbers."""
+    from rag.calibration import _newton, _out_of_fold
+
+    data = rows(30, 0.4, 4) + rows(12, -0.4, 5) + rows(20, 2.0, 6)
+    y = np.array([1.0] * 30 + [0.0] * 12 + [1.0] * 20)
+    x = np.array([[r[f] for f in FEATURES] for r in data])
+    z = np.hstack([(x - x.mean(axis=0)) / x.std(axis=0), np.ones((len(x), 1))])
+    chosen = np.array([True] * 42 + [False] * 20)
+    probs = _out_of_fold(z, y, 1.0, chosen)
+    held = np.r_[np.arange(0, 30, 5), np.arange(30, 42, 5)]  # fold 0 of each class, by row order
+    train = np.setdiff1d(np.arange(62), held)
+    w = _newton(z[train], y[train], 1.0)
+    assert np.allclose(probs[held], 1.0 / (1.0 + np.exp(-(z[held] @ w))))
+    in_sample = 1.0 / (1.0 + np.exp(-(z @ _newton(z, y, 1.0))))
+    assert not np.allclose(probs[chosen], in_sample[chosen])
+    first = fit(data, [bool(v) for v in y], threshold_rows=list(chosen))
+    assert first.threshold == fit(data, [bool(v) for v in y], threshold_rows=list(chosen)).threshold
+    assert first.threshold == pytest.approx(choose_threshold(probs[chosen], y[chosen].astype(bool)), abs=1e-6)
+
+
+def test_one_unanswerable_row_falls_back_to_in_sample_probabilities():
+    data = rows(8, 1.0, 7) + rows(1, -1.0, 8)
+    model = fit(data, [True] * 8 + [False])
+    assert model.probability(data[-1]) < model.threshold <= min(model.probability(r) for r in data[:8])
