@@ -182,10 +182,10 @@ class ModelList(BaseModel):
 
 COMPLETION_EXAMPLES = {
     "question": {"summary": "A question", "value": {
-        "model": MODEL_ID, "messages": [{"role": "user", "content": "Which generals are negotiating the peace?"}]}},
+        "model": MODEL_ID, "messages": [{"role": "user", "content": "Who are the two generals driving the peace talks?"}]}},
     "filtered": {"summary": "Filtered, streamed", "value": {
         "model": MODEL_ID, "stream": True, "filter": {"author": "hersh", "date_from": "2023-01-01"},
-        "messages": [{"role": "user", "content": "Which generals are negotiating the peace?"}]}},
+        "messages": [{"role": "user", "content": "Who are the two generals driving the peace talks?"}]}},
 }
 MODELS_EXAMPLE = {"object": "list", "data": [{"id": MODEL_ID, "object": "model", "created": 1735689600,
                                                "owned_by": "rag"}]}
@@ -203,6 +203,6 @@ COMPLETION_EXAMPLE = {
                    "source": "000_fa0abe1aae40eff2.txt", "start": 2, "end": 106,
                    "quote": "General to General: A Potential Ukraine-Russia Peace Is Being Negotiated in "
                             "Ukraine by Military Leaders.", "page": None, "also_in": [], "verified": True}],
-    "abstained": False, "rewritten_question": "Which generals are negotiating the peace?",
+    "abstained": False, "rewritten_question": "Who are the two generals driving the peace talks?",
     "style": "extractive", "dropped": 0, "fallback": None,
 }

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rag import Answer, DocFilter, Mode, Style, parse_filter
 
-EXAMPLE_QUESTION = "Which generals are negotiating the peace?"
+EXAMPLE_QUESTION = "Who are the two generals driving the peace talks?"
 
 
 class Request(BaseModel):

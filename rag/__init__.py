@@ -5,7 +5,7 @@ This module is the public surface: the CLI, `api/`, `bench/` and users import fr
     settings = rag.load_settings(index_dir="index")
     rag.build_index(settings, [Path("seeds")])
     with rag.open_index(settings) as index:
-        answer = rag.ask(index, "Which generals are negotiating the peace?")
+        answer = rag.ask(index, "Who are the two generals driving the peace talks?")
 
 Names are imported on first use, so `import rag` is cheap and a server that only answers never
 imports the ingest stage's parsers.

@@ -108,7 +108,7 @@ def search(
 ) -> None:
     """Show the passages that best match a question.
 
-    Example: rag search "Which generals are negotiating the peace?" -k 3 --author hersh
+    Example: rag search "Who are the two generals driving the peace talks?" -k 3 --author hersh
     """
     from rag import open_index, parse_filter
     from rag import search as run_search
@@ -294,7 +294,7 @@ def serve(
         err.print(f"warning: {exc.message}; serving without an index until a good build appears")
     url = f"http://{settings.api.host}:{settings.api.port}/"
     out.print(f"chat page: {url}\ntry: curl -s -X POST {url}ask -H 'Content-Type: application/json' "
-              "-d '{\"question\": \"Which generals are negotiating the peace?\"}'", highlight=False,
+              "-d '{\"question\": \"Who are the two generals driving the peace talks?\"}'", highlight=False,
               markup=False)
     if watch_corpus:
         start_watcher(settings)

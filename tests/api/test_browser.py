@@ -17,7 +17,7 @@ from conftest import Server
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-QUESTION = "Which generals are negotiating the peace?"
+QUESTION = "Who are the two generals driving the peace talks?"
 UNANSWERABLE = "Who won the 2024 US presidential election?"
 HERSH = {"000_fa0abe1aae40eff2", "001_ba8a69dfa45ae580"}  # the same story: either copy may be cited first
 
@@ -117,13 +117,13 @@ def test_refusal_is_shown_as_such_with_the_closest_passages(browser, server, pag
 def test_follow_up_question_uses_the_conversation(browser, server, page_errors):
     context, page = open_page(browser, server, page_errors, viewport={"width": 1280, "height": 900})
     ask_on_page(page, "What did Milley say about negotiations?")
-    bubble = ask_on_page(page, "and what did he say about NATO?")
+    bubble = ask_on_page(page, "and what did he say about Russia's retreat?")
     assert "Milley" in bubble.locator(".rewritten").inner_text()
     first = bubble.locator(".answer-text button.cite[data-n='1']")
     first.click()
     mark = page.locator("#viewer mark")
     mark.wait_for()
-    assert "Milley" in mark.text_content() and "NATO" in mark.text_content()
+    assert "Milley" in mark.text_content() and "retreat" in mark.text_content()
     # a new chat forgets the conversation
     page.click("#new-chat")
     assert page.locator(".turn").count() == 0

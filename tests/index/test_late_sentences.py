@@ -12,6 +12,7 @@ from corpus_tools import SEEDS
 from fakes import FAKE, fake_settings
 
 from rag import FakeEncoder, IndexMismatch, build_index, open_index
+from rag.config import EmbeddingSettings
 from rag.index.sentence_vectors import chunk_spans
 from rag.types import Chunk, Span
 
@@ -20,13 +21,21 @@ def late_settings(index_dir, **overrides):
     return fake_settings(index_dir, **{"embedding.sentence_vectors": "late", **overrides})
 
 
+def separate_settings(index_dir):
+    return fake_settings(index_dir, **{"embedding.sentence_vectors": "separate"})
+
+
+def test_late_is_the_default():
+    assert EmbeddingSettings().sentence_vectors == "late"
+
+
 def test_late_sentence_vectors_cost_no_encoder_pass(tmp_path):
     encoder = FakeEncoder(name=FAKE)
     report = build_index(late_settings(tmp_path / "late"), [SEEDS], encoder=encoder)
     assert encoder.calls == report.chunks  # the chunks only: no second pass over the sentences
     assert report.embedded == report.chunks + report.sentences and report.sentences > report.chunks
     separate = FakeEncoder(name=FAKE)
-    again = build_index(fake_settings(tmp_path / "separate"), [SEEDS], encoder=separate)
+    again = build_index(separate_settings(tmp_path / "separate"), [SEEDS], encoder=separate)
     assert separate.calls == again.chunks + again.sentences == report.chunks + report.sentences
 
 
@@ -54,7 +63,7 @@ def test_the_mode_is_in_the_fingerprint(tmp_path):
     encoder = FakeEncoder(name=FAKE)
     build_index(late_settings(tmp_path / "index"), [SEEDS], encoder=encoder)
     with pytest.raises(IndexMismatch, match="RAG_EMBEDDING__SENTENCE_VECTORS"):
-        open_index(fake_settings(tmp_path / "index"), encoder=encoder)
+        open_index(separate_settings(tmp_path / "index"), encoder=encoder)
 
 
 def test_spans_are_shifted_by_the_title_prefix():
