@@ -71,7 +71,7 @@ def load_calibration(index_dir: Path | None = None) -> tuple[Calibration, str]:
 
 def fit(rows: list[dict[str, float]], labels: list[bool], refusal_recall: float = 0.9,
         l2: float = 1.0, fitted_on: dict[str, Any] | None = None,
-        threshold_rows: list[bool] | None = None) -> Calibration:
+        threshold_rows: list[bool] | None = None, out_of_fold: bool = True) -> Calibration:
     """Fit the logistic model on feature rows (True = answerable) and pick the refusal threshold.
 
     `threshold_rows` (default: all) marks the rows the threshold is chosen on: easy negatives
@@ -81,6 +81,7 @@ def fit(rows: list[dict[str, float]], labels: list[bool], refusal_recall: float 
     unanswerable rows (`refusal_recall`) and the share of answerable rows refused (2.5%), on
     out-of-fold probabilities (`_out_of_fold`): a cut chosen on the rows the model was fitted on
     sits where that fit happens to separate them, and refuses more unseen answerable questions.
+    `out_of_fold=False` chooses it in-sample, as before (bench/threshold_cv.py compares the two).
     """
     if len(set(labels)) < 2:
         raise InputError("calibration needs both answerable and unanswerable questions "
@@ -92,7 +93,7 @@ def fit(rows: list[dict[str, float]], labels: list[bool], refusal_recall: float 
     z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
     w = _newton(z, y, l2)
     chosen = np.array(threshold_rows, dtype=bool) if threshold_rows is not None else np.ones(len(y), bool)
-    probs = _out_of_fold(z, y, l2, chosen)
+    probs = _out_of_fold(z, y, l2, chosen) if out_of_fold else 1.0 / (1.0 + np.exp(-(z @ w)))
     threshold = choose_threshold(probs[chosen], y.astype(bool)[chosen], refusal_recall)
     return Calibration(list(FEATURES), mean.round(6).tolist(), scale.round(6).tolist(),
                        w[:-1].round(6).tolist(), round(float(w[-1]), 6), round(threshold, 6),

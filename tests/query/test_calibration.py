@@ -81,6 +81,8 @@ def test_threshold_is_chosen_on_out_of_fold_probabilities():
     first = fit(data, [bool(v) for v in y], threshold_rows=list(chosen))
     assert first.threshold == fit(data, [bool(v) for v in y], threshold_rows=list(chosen)).threshold
     assert first.threshold == pytest.approx(choose_threshold(probs[chosen], y[chosen].astype(bool)), abs=1e-6)
+    before = fit(data, [bool(v) for v in y], threshold_rows=list(chosen), out_of_fold=False)
+    assert before.threshold == pytest.approx(choose_threshold(in_sample[chosen], y[chosen].astype(bool)), abs=1e-6)
 
 
 def test_one_unanswerable_row_falls_back_to_in_sample_probabilities():

@@ -1,0 +1,87 @@
+"""Which refusal-threshold rule holds up on unseen questions: in-sample or out-of-fold? Dev only.
+
+Repeated stratified 5-fold cross-validation over the seeds dev questions (the rows the threshold is
+chosen on). Each fold is held out; the refusal model and its threshold are fitted on the rest plus
+the RealTime QA dev rows (answerable over its corpus, off-topic over the seeds), as
+`bench/tune_answer.py --fit` does; the held-out questions are then refused or not. Reported per
+rule: held-out false refusals, refusal recall, and the cost the threshold minimizes
+(false refusals / 0.025 + missed refusals / 0.1).
+
+    python bench/threshold_cv.py --seeds-index S --rtqa-index R [--repeats 10]
+
+Both indexes must be built with the sentence-vector mode being judged (RAG_EMBEDDING__SENTENCE_VECTORS).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from common import ROOT as REPO
+
+from rag import (
+    calibration_rows,
+    fit_calibration,
+    load_answer_questions,
+    load_gold,
+    load_settings,
+    open_index,
+    select_split,
+)
+
+RTQA = REPO.parent / "shared" / "bench-data" / "realtimeqa-2022"
+
+
+def dev_rows(seeds_dir: Path, rtqa_dir: Path):
+    """(seeds dev rows, labels, extra rows, extra labels): the same rows tune_answer.py fits on."""
+    seeds, rtqa = open_index(load_settings(index_dir=seeds_dir)), open_index(load_settings(index_dir=rtqa_dir))
+    for index in (seeds, rtqa):
+        index.settings.answer.abstain_below = None
+    seeds_dev = select_split(load_gold(REPO / "eval" / "seeds.jsonl"), "dev")
+    rtqa_dev = select_split(load_answer_questions(RTQA)[1], "dev")
+    rows, labels = calibration_rows(seeds, seeds_dev)
+    more, _ = calibration_rows(rtqa, rtqa_dev)
+    off_topic = [q.model_copy(update={"answerable": False, "expected_doc_ids": []}) for q in rtqa_dev]
+    cross, _ = calibration_rows(seeds, off_topic)
+    return rows, labels, more + cross, [True] * len(more) + [False] * len(cross)
+
+
+def folds(labels: list[bool], k: int, rng: np.random.Generator) -> list[list[int]]:
+    out: list[list[int]] = [[] for _ in range(k)]
+    for label in (True, False):
+        members = rng.permutation([i for i, y in enumerate(labels) if y == label])
+        for j, i in enumerate(members):
+            out[j % k].append(int(i))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds-index", type=Path, required=True)
+    parser.add_argument("--rtqa-index", type=Path, required=True)
+    parser.add_argument("--repeats", type=int, default=10)
+    args = parser.parse_args()
+    rows, labels, extra, extra_labels = dev_rows(args.seeds_index, args.rtqa_index)
+    rng = np.random.default_rng(0)
+    tally = {rule: [0, 0, 0, 0] for rule in ("in-sample", "out-of-fold")}  # refused / answerable, caught / not
+    for _ in range(args.repeats):
+        for held in folds(labels, 5, rng):
+            train = [i for i in range(len(rows)) if i not in set(held)]
+            for rule, out_of_fold in (("in-sample", False), ("out-of-fold", True)):
+                model = fit_calibration([rows[i] for i in train] + extra, [labels[i] for i in train] + extra_labels,
+                                        0.9, threshold_rows=[True] * len(train) + [False] * len(extra),
+                                        out_of_fold=out_of_fold)
+                for i in held:
+                    refused = model.probability(rows[i]) < model.threshold
+                    t = tally[rule]
+                    t[0 if labels[i] else 2] += refused
+                    t[1 if labels[i] else 3] += 1
+    print("| rule | held-out false refusals | held-out refusal recall | cost |\n|---|---:|---:|---:|")
+    for rule, (false, answerable, caught, unanswerable) in tally.items():
+        fr, rr = false / answerable, caught / unanswerable
+        print(f"| {rule} | {fr:.3f} | {rr:.3f} | {fr / 0.025 + (1 - rr) / 0.1:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
