@@ -217,7 +217,8 @@ def test_hot_reload_under_traffic_fails_no_request(seeds_index, tmp_path, start_
                     "reindex_s": round(swap["switched"] - swap["began"], 2),
                     "pickup_s": round(swap["seen"] - swap["switched"], 3),
                     "requests_during_reindex_and_swap": traffic.overlapping(swap["began"], swap["seen"]),
-                    "requests_during_swap": traffic.overlapping(swap["switched"], swap["seen"])})
+                    "requests_during_swap": traffic.overlapping(swap["switched"], swap["seen"]),
+                    "requests_around_swap": traffic.overlapping(swap["switched"] - 0.1, swap["seen"] + 0.1)})
                 time.sleep(0.5)  # traffic on the new build before the next rebuild
         finally:
             traffic.finish()
@@ -228,7 +229,9 @@ def test_hot_reload_under_traffic_fails_no_request(seeds_index, tmp_path, start_
               "swaps": swaps, "failure_examples": [f[2:] for f in failures[:10]]}
     (artifacts / "hot-reload.json").write_text(json.dumps(report, indent=2))
     assert not failures, report
-    assert all(s["requests_during_swap"] > 0 for s in swaps), report
+    # switched/seen are polled every 10 ms and seen costs a /health round trip, so the window is
+    # known to about 0.1 s; a 10 ms pickup can fall between two requests of a thread (CI, 2 cores)
+    assert all(s["requests_around_swap"] > 0 for s in swaps), report
     # every thread saw the builds in order, never an old one after a new one
     for n, seen in traffic.builds_seen.items():
         assert seen == [b for b in builds if b in seen], (n, seen, builds)
