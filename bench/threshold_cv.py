@@ -20,31 +20,9 @@ from pathlib import Path
 import numpy as np
 from common import ROOT as REPO
 
-from rag import (
-    calibration_rows,
-    fit_calibration,
-    load_answer_questions,
-    load_gold,
-    load_settings,
-    open_index,
-    select_split,
-)
+from tune_answer import RTQA, dev_calibration_rows
 
-RTQA = REPO.parent / "shared" / "bench-data" / "realtimeqa-2022"
-
-
-def dev_rows(seeds_dir: Path, rtqa_dir: Path):
-    """(seeds dev rows, labels, extra rows, extra labels): the same rows tune_answer.py fits on."""
-    seeds, rtqa = open_index(load_settings(index_dir=seeds_dir)), open_index(load_settings(index_dir=rtqa_dir))
-    for index in (seeds, rtqa):
-        index.settings.answer.abstain_below = None
-    seeds_dev = select_split(load_gold(REPO / "eval" / "seeds.jsonl"), "dev")
-    rtqa_dev = select_split(load_answer_questions(RTQA)[1], "dev")
-    rows, labels = calibration_rows(seeds, seeds_dev)
-    more, _ = calibration_rows(rtqa, rtqa_dev)
-    off_topic = [q.model_copy(update={"answerable": False, "expected_doc_ids": []}) for q in rtqa_dev]
-    cross, _ = calibration_rows(seeds, off_topic)
-    return rows, labels, more + cross, [True] * len(more) + [False] * len(cross)
+from rag import fit_calibration, load_answer_questions, load_gold, load_settings, open_index, select_split
 
 
 def folds(labels: list[bool], k: int, rng: np.random.Generator) -> list[list[int]]:
@@ -62,12 +40,17 @@ def main() -> None:
     parser.add_argument("--rtqa-index", type=Path, required=True)
     parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args()
-    rows, labels, extra, extra_labels = dev_rows(args.seeds_index, args.rtqa_index)
+    seeds = open_index(load_settings(index_dir=args.seeds_index))
+    rtqa = open_index(load_settings(index_dir=args.rtqa_index))
+    rows, labels, extra, extra_labels = dev_calibration_rows(
+        seeds, rtqa, select_split(load_gold(REPO / "eval" / "seeds.jsonl"), "dev"),
+        select_split(load_answer_questions(RTQA)[1], "dev"))
     rng = np.random.default_rng(0)
     tally = {rule: [0, 0, 0, 0] for rule in ("in-sample", "out-of-fold")}  # refused / answerable, caught / not
     for _ in range(args.repeats):
         for held in folds(labels, 5, rng):
-            train = [i for i in range(len(rows)) if i not in set(held)]
+            held_set = set(held)
+            train = [i for i in range(len(rows)) if i not in held_set]
             for rule, out_of_fold in (("in-sample", False), ("out-of-fold", True)):
                 model = fit_calibration([rows[i] for i in train] + extra, [labels[i] for i in train] + extra_labels,
                                         0.9, threshold_rows=[True] * len(train) + [False] * len(extra),

@@ -98,24 +98,33 @@ def main() -> None:
         fit_with(best, seeds, rtqa, seeds_dev, rtqa_dev)
 
 
-def fit_with(weights, seeds, rtqa, seeds_dev, rtqa_dev) -> None:
+def dev_calibration_rows(seeds, rtqa, seeds_dev, rtqa_dev):
+    """(seeds dev rows, their labels, other rows, their labels), refusal off: seeds dev over the
+    seeds; RealTime QA dev over its corpus (answerable) and over the seeds index (off-topic, so
+    unanswerable). The threshold is chosen on the seeds dev rows only: the one dev population with
+    both answerable and unanswerable questions about one corpus (RealTime QA has no unanswerable
+    ones, and its easy acceptances would dilute the false-refusal rate; off-topic rows are easy
+    refusals)."""
     for index in (seeds, rtqa):
-        for key, value in weights.items():
-            setattr(index.settings.answer, key, value)
         index.settings.answer.abstain_below = None
     rows, labels = calibration_rows(seeds, seeds_dev)
     more, _ = calibration_rows(rtqa, rtqa_dev)
     off_topic = [item.model_copy(update={"answerable": False, "expected_doc_ids": []}) for item in rtqa_dev]
     cross, _ = calibration_rows(seeds, off_topic)
-    # The cut is chosen on seeds dev only: the one dev population with both answerable and
-    # unanswerable questions about one corpus (RealTime QA has no unanswerable ones, and its easy
-    # acceptances would dilute the false-refusal rate; off-topic rows are easy refusals).
-    on_topic = [True] * len(rows) + [False] * (len(more) + len(cross))
-    model = fit_calibration(rows + more + cross, labels + [True] * len(more) + [False] * len(cross), 0.9,
-                            threshold_rows=on_topic, fitted_on={
+    return rows, labels, more + cross, [True] * len(more) + [False] * len(cross)
+
+
+def fit_with(weights, seeds, rtqa, seeds_dev, rtqa_dev) -> None:
+    for index in (seeds, rtqa):
+        for key, value in weights.items():
+            setattr(index.settings.answer, key, value)
+    rows, labels, other, other_labels = dev_calibration_rows(seeds, rtqa, seeds_dev, rtqa_dev)
+    answerable_other = sum(other_labels)
+    model = fit_calibration(rows + other, labels + other_labels, 0.9,
+                            threshold_rows=[True] * len(rows) + [False] * len(other), fitted_on={
         "data": "eval/seeds.jsonl dev split over the seeds (54: 41 answerable, 13 not); RealTime QA 2022 dev half "
-                f"(weeks to 2022-08-26) over its full corpus ({len(more)} answerable) and over the seeds index "
-                f"({len(cross)} unanswerable, off-topic)", "weights": weights,
+                f"(weeks to 2022-08-26) over its full corpus ({answerable_other} answerable) and over the seeds index "
+                f"({len(other) - answerable_other} unanswerable, off-topic)", "weights": weights,
         "threshold": "chosen on seeds dev only, on out-of-fold probabilities (5 folds), against refusal "
                      "recall 0.9 and false refusals 0.025 (rag.calibration.choose_threshold)",
         "model": seeds.manifest.get("model", {}).get("name"),

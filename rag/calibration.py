@@ -93,7 +93,8 @@ def fit(rows: list[dict[str, float]], labels: list[bool], refusal_recall: float 
     z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
     w = _newton(z, y, l2)
     chosen = np.array(threshold_rows, dtype=bool) if threshold_rows is not None else np.ones(len(y), bool)
-    probs = _out_of_fold(z, y, l2, chosen) if out_of_fold else 1.0 / (1.0 + np.exp(-(z @ w)))
+    held_out = _out_of_fold(z, y, l2, chosen) if out_of_fold else None
+    probs = held_out if held_out is not None else 1.0 / (1.0 + np.exp(-(z @ w)))
     threshold = choose_threshold(probs[chosen], y.astype(bool)[chosen], refusal_recall)
     return Calibration(list(FEATURES), mean.round(6).tolist(), scale.round(6).tolist(),
                        w[:-1].round(6).tolist(), round(float(w[-1]), 6), round(threshold, 6),
@@ -101,16 +102,17 @@ def fit(rows: list[dict[str, float]], labels: list[bool], refusal_recall: float 
                         "refusal_recall_target": refusal_recall})
 
 
-def _out_of_fold(z: np.ndarray, y: np.ndarray, l2: float, chosen: np.ndarray, folds: int = 5) -> np.ndarray:
+def _out_of_fold(z: np.ndarray, y: np.ndarray, l2: float, chosen: np.ndarray,
+                 folds: int = 5) -> np.ndarray | None:
     """Each chosen row's probability from a model fitted without its fold (stratified, by row
-    order, so refits give the same numbers); rows not chosen always train. With fewer than two
-    chosen rows of a class there are no folds to hold out: in-sample probabilities."""
+    order, so refits give the same numbers); rows not chosen always train. None when a class has
+    fewer than two chosen rows: there are no folds to hold out (the caller uses in-sample)."""
     fold = np.full(len(y), -1)
     for label in (0.0, 1.0):
         members = np.flatnonzero(chosen & (y == label))
         fold[members] = np.arange(len(members)) % folds
     if min(int(np.sum(chosen & (y == label))) for label in (0.0, 1.0)) < 2:
-        return 1.0 / (1.0 + np.exp(-(z @ _newton(z, y, l2))))
+        return None
     probs = np.zeros(len(y))
     for k in range(folds):
         held = fold == k
