@@ -5,7 +5,13 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 
-from rag.ingest.dedup import MAX_POSTING, find_groups, shingles
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from rag.ingest.dedup import MAX_POSTING, find_groups, gram_sets, shingles
 from rag.types import Chunk
 
 WORDS = ["the", "army", "general", "said", "peace", "talks", "began", "in", "march", "near", "kyiv", "and",
@@ -81,3 +87,22 @@ def test_copies_in_one_document_are_not_a_group_and_empty_input_is_fine():
     assert find_groups([chunk(0, "a", text), chunk(1, "b", text), chunk(2, "c", "x")], {}, 0.6) == [0, 0, -1]
     assert find_groups([], {}, 0.6) == []
     assert find_groups([chunk(0, "a", "hi"), chunk(1, "b", "hi")], {}, 0.6) == [-1, -1]  # no 3-grams
+
+
+def test_corpus_wide_gram_sets_equal_each_texts_shingles():
+    texts = [c.text for c in random_corpus(7)] + ["", "two words", "Three words here", "Ünïcödé ‘quoted’ text’s end"]
+    grams, owner = gram_sets(texts)
+    for i, text in enumerate(texts):
+        assert set(grams[owner == i].tolist()) == shingles(text), i
+    assert len(set(zip(grams.tolist(), owner.tolist(), strict=True))) == len(grams)  # distinct per text
+    assert np.all(np.diff(grams.astype(np.float64)) >= 0)  # sorted by code, as pair counting expects
+    assert len(gram_sets([])[0]) == len(gram_sets(['a b'])[0]) == 0
+
+
+def test_gram_codes_are_the_same_in_every_process():
+    """Python's str hash changes per process; 3-gram codes from it made duplicate groups differ
+    between two builds of the same corpus whenever two 3-grams collided."""
+    code = "from rag.ingest.dedup import shingles; print(sorted(shingles('the general said the peace talks')))"
+    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout for seed in (1, 2)}
+    assert len(runs) == 1 and runs.pop().count(",") == 3  # 4 codes, equal across hash seeds
