@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import random
-from collections import defaultdict
-
 import os
+import random
 import subprocess
 import sys
+from collections import defaultdict
 
 import numpy as np
 
