@@ -21,6 +21,7 @@ from rag.config import Settings
 from rag.embed import EmbeddingCache, Encoder, embed_with_cache, load_encoder
 from rag.errors import NothingIndexed
 from rag.index.chunks import ChunkFeed, chunk_corpus, embedding_text
+from rag.index.features import ChunkFeatures, join
 from rag.index.layout import build_lock, prune_builds, remove_stale_temps, switch_current, write_build
 from rag.index.manifest import FORMAT_VERSION, index_fingerprint
 from rag.index.reuse import previous_chunks
@@ -162,10 +163,12 @@ def _build_locked(settings: Settings, documents: list[Document], progress: Progr
     progress.stage("keyword index and near-duplicates", 1)
     lengths = {d.doc_id: len(d.text) for d in documents}
     per_doc = Counter(c.doc_id for c in chunks)
-    for chunk, group in zip(chunks, find_groups(chunks, lengths, settings.retrieval.dedup_containment),
-                            strict=True):
+    features = chunk_features(feed, chunks, texts)
+    groups = find_groups(chunks, lengths, settings.retrieval.dedup_containment, features.gram_index())
+    for chunk, group in zip(chunks, groups, strict=True):
         chunk.group = group
-    keyword = KeywordIndex.build(texts, settings.retrieval.bm25_k1, settings.retrieval.bm25_b)  # BM25 sees the same title-prefixed text as the model
+    keyword = KeywordIndex.from_counts(features.vocab, features.term_rows(), features.terms, features.counts,
+                                       len(chunks), settings.retrieval.bm25_k1, settings.retrieval.bm25_b)
     progress.advance(1)
     manifest = {
         "format_version": FORMAT_VERSION,
@@ -184,7 +187,7 @@ def _build_locked(settings: Settings, documents: list[Document], progress: Progr
     stages["keyword_and_dedup"] = time.perf_counter() - mark
     mark = time.perf_counter()
     target = write_build(settings, builds, manifest, documents, chunks, vectors, sentence_rows,
-                          sentence_vectors, keyword)
+                          sentence_vectors, keyword, features)
     switch_current(root, target)
     prune_builds(settings, builds, keep=target.name)
     stages["writing"] = time.perf_counter() - mark
@@ -192,6 +195,17 @@ def _build_locked(settings: Settings, documents: list[Document], progress: Progr
                        sentences=len(sentence_rows), embedded=embedded,
                        reused=len(chunks) + len(sentence_rows) - embedded,
                        seconds=time.perf_counter() - started)
+
+
+def chunk_features(feed: ChunkFeed, chunks: list[Chunk], texts: list[str]) -> ChunkFeatures:
+    """BM25 term counts (of the title-prefixed text the model sees) and 3-gram codes per chunk:
+    those of reused chunks from the previous build, the rest computed."""
+    previous = feed.previous.features() if feed.reused else None
+    if previous is None:
+        return ChunkFeatures.compute(texts, [c.text for c in chunks])
+    rows = feed.previous.rows(chunks, feed.reused)
+    new = np.flatnonzero(rows < 0).tolist()
+    return join(previous, ChunkFeatures.compute([texts[i] for i in new], [chunks[i].text for i in new]), rows)
 
 
 def calibration_record(root: Path) -> dict[str, object]:

@@ -54,12 +54,15 @@ class ChunkFeed:
 
     Iterating yields (documents, chunks) windows of whole documents, about `window` chunks each.
     Chunks of a document unchanged since the previous build are reused (`rag.index.reuse`).
-    `rechunked` counts documents chunked anew; `waited` the seconds the consumer waited.
+    `rechunked` counts documents chunked anew, `reused` names the others (complete once iterated);
+    `waited` is the seconds the consumer waited.
     """
 
     def __init__(self, settings: Settings, documents: list[Document], embedder: Encoder,
                  previous: PreviousChunks = NOTHING, window: int = WINDOW) -> None:
+        self.previous = previous
         self.rechunked = 0
+        self.reused: set[str] = set()
         self.waited = 0.0
         self._args = (settings, documents, embedder, previous, window)
         self._queue: queue.Queue = queue.Queue(maxsize=4)
@@ -135,4 +138,5 @@ class ChunkFeed:
         if reused is None:
             self.rechunked += 1
             return chunk_one(settings, doc, cleaner, embedder)
+        self.reused.add(doc.doc_id)
         return reused

@@ -11,6 +11,7 @@ Layout of `index_dir` (every file plain and inspectable):
     builds/<id>/sentences.npy   one vector per distinct sentence, rows in chunk order
     builds/<id>/sentences.json  (doc_id, start, end) of each row of sentences.npy
     builds/<id>/keyword/        BM25 index (bm25s: JSON + .npy)
+    builds/<id>/features/       per-chunk BM25 term counts and 3-gram codes, reused by the next build
     cache/embeddings.sqlite     embeddings by (model, text hash), reused across builds
     .in-use/<build>@<pid>@<n>   a build opened by a live process: pruning leaves it alone
 
@@ -34,6 +35,7 @@ import numpy as np
 
 from rag.config import Settings
 from rag.errors import IndexBusy, IndexMissing, StorageError
+from rag.index.features import ChunkFeatures
 from rag.stores import KeywordIndex, build_store, drop_store
 from rag.types import Chunk, Document
 
@@ -43,7 +45,7 @@ IN_USE = ".in-use"  # index_dir/.in-use/<build id>@<pid>@<random>: builds open i
 
 def write_build(settings: Settings, builds: Path, manifest: dict, documents: list[Document], chunks: list[Chunk],
                  vectors: np.ndarray, sentence_rows: list, sentence_vectors: np.ndarray,
-                 keyword: KeywordIndex) -> Path:
+                 keyword: KeywordIndex, features: ChunkFeatures) -> Path:
     """Write a complete build into a temporary folder and rename it into place.
 
     A failed write (disk full, no permission) removes the partial folder and is a StorageError;
@@ -55,6 +57,7 @@ def write_build(settings: Settings, builds: Path, manifest: dict, documents: lis
         temp.mkdir()
         _write_files(settings, temp, manifest, documents, chunks, vectors, sentence_rows,
                      sentence_vectors, keyword)
+        features.save(temp)
         _fsync_tree(temp)
         final = builds / build_id
         os.replace(temp, final)

@@ -11,13 +11,16 @@ Reuse is only an optimization: a missing, older or unreadable build means everyt
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from rag.config import Settings
 from rag.embed import Encoder
 from rag.errors import IndexMissing
+from rag.index.features import ChunkFeatures
 from rag.index.layout import current_build
 from rag.index.manifest import index_fingerprint
 from rag.types import Chunk, Document
@@ -29,10 +32,21 @@ CHUNK_KEYS = ("embedding.model", "chunking.max_tokens", "chunking.overlap_tokens
 
 @dataclass
 class PreviousChunks:
-    """Per document id of the current build: its text, title and chunk records (without text)."""
+    """Per document id of the current build: its text, title and chunk records (without text);
+    and where that build is, for the per-chunk features kept beside them (`rag.index.features`)."""
 
     documents: dict[str, tuple[str, str | None]]
     chunks: dict[str, list[dict[str, Any]]]
+    row_of: dict[str, int] = field(default_factory=dict)  # chunk id -> its line in chunks.jsonl
+    folder: Path | None = None
+
+    def rows(self, chunks: list[Chunk], reused: set[str]) -> np.ndarray:
+        """Each chunk's row in the previous build when its document's chunks were `reused`, else -1."""
+        return np.array([self.row_of[c.chunk_id] if c.doc_id in reused else -1 for c in chunks], dtype=np.int64)
+
+    def features(self) -> ChunkFeatures | None:
+        """The previous build's per-chunk features, when it kept them for all its chunks."""
+        return None if self.folder is None else ChunkFeatures.load(self.folder, len(self.row_of))
 
     def reuse(self, doc: Document) -> list[Chunk] | None:
         """The chunks of `doc` from the previous build when its text and title are unchanged."""
@@ -54,7 +68,7 @@ def previous_chunks(settings: Settings, embedder: Encoder) -> PreviousChunks:
         built, wanted = manifest.get("settings", {}), index_fingerprint(settings, embedder)
         if any(built.get(key) != wanted[key] for key in CHUNK_KEYS):
             return NOTHING
-        return PreviousChunks(_documents(folder / "documents.jsonl"), _chunks(folder / "chunks.jsonl"))
+        return PreviousChunks(_documents(folder / "documents.jsonl"), *_chunks(folder / "chunks.jsonl"), folder)
     except (IndexMissing, OSError, ValueError, KeyError, TypeError, AttributeError):
         return NOTHING
 
@@ -69,11 +83,14 @@ def _documents(path: Path) -> dict[str, tuple[str, str | None]]:
     return documents
 
 
-def _chunks(path: Path) -> dict[str, list[dict[str, Any]]]:
+def _chunks(path: Path) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
+    """Chunk records by document id, and each chunk id's row (its line among the records)."""
     chunks: dict[str, list[dict[str, Any]]] = {}
+    row_of: dict[str, int] = {}
     with open(path, encoding="utf-8") as handle:
         for line in handle:
             if line.strip():
                 record = json.loads(line)
                 chunks.setdefault(record["doc_id"], []).append(record)
-    return chunks
+                row_of[record["chunk_id"]] = len(row_of)
+    return chunks, row_of

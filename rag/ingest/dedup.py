@@ -71,10 +71,12 @@ def gram_sets(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def find_groups(
-    chunks: Sequence[Chunk], doc_lengths: dict[str, int], containment: float
+    chunks: Sequence[Chunk], doc_lengths: dict[str, int], containment: float,
+    grams: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[int]:
-    """A group id per chunk (-1 for unique chunks), canonical member first in its group order."""
-    grams, owner = gram_sets([c.text for c in chunks])
+    """A group id per chunk (-1 for unique chunks), canonical member first in its group order.
+    `grams` is `gram_sets` of the chunk texts when the caller has it (a re-index keeps it)."""
+    grams, owner = grams if grams is not None else gram_sets([c.text for c in chunks])
     sizes = np.bincount(owner, minlength=len(chunks)).astype(np.int64)
     parent = list(range(len(chunks)))
 

@@ -108,15 +108,22 @@ class KeywordIndex:
 
     @classmethod
     def build(cls, texts: Sequence[str], k1: float = 1.2, b: float = 0.75) -> KeywordIndex:
-        """The index bm25s would build from `tokenize(texts)` (a test compares them), saved and
-        searched by bm25s."""
+        """The index bm25s would build from `tokenize(texts)` (a test compares them)."""
         vocab, rows, terms, counts = term_matrix(texts)
+        return cls.from_counts(list(vocab), rows, terms, counts, len(texts), k1, b)
+
+    @classmethod
+    def from_counts(cls, vocab: Sequence[str], rows: np.ndarray, terms: np.ndarray, counts: np.ndarray,
+                    n_docs: int, k1: float = 1.2, b: float = 0.75) -> KeywordIndex:
+        """The index of `n_docs` rows from their (row, term id, count) entries, as `term_matrix`
+        makes them; term ids are positions in `vocab`. Saved and searched by bm25s."""
         bm25 = bm25s.BM25(k1=k1, b=b, backend="numpy")
-        bm25.scores = bm25_scores(rows, terms, counts, len(texts), len(vocab), k1, b)
-        bm25.vocab_dict = {**vocab, "": len(vocab)}  # bm25s's empty token, after the real ones
+        bm25.scores = bm25_scores(rows, terms, counts, n_docs, len(vocab), k1, b)
+        bm25.vocab_dict = {t: i for i, t in enumerate(vocab)}
+        bm25.vocab_dict[""] = len(vocab)  # bm25s's empty token, after the real ones
         bm25.unique_token_ids_set = set(bm25.vocab_dict.values())
         bm25.nonoccurrence_array = None
-        return cls(bm25, len(texts))
+        return cls(bm25, n_docs)
 
     def save(self, folder: Path) -> None:
         target = folder / FOLDER
