@@ -200,7 +200,8 @@ def _build_locked(settings: Settings, documents: list[Document], progress: Progr
 def chunk_features(feed: ChunkFeed, chunks: list[Chunk], texts: list[str]) -> ChunkFeatures:
     """BM25 term counts (of the title-prefixed text the model sees) and 3-gram codes per chunk:
     those of reused chunks from the previous build, the rest computed."""
-    previous = feed.previous.features() if feed.reused else None
+    distinct = len({c.chunk_id for c in chunks}) == len(chunks)  # a repeated doc_id would map rows twice
+    previous = feed.previous.features() if feed.reused and distinct else None
     if previous is None:
         return ChunkFeatures.compute(texts, [c.text for c in chunks])
     rows = feed.previous.rows(chunks, feed.reused)

@@ -9,7 +9,8 @@ SciFact document that reading was about 1.5 s of a 3.6 s re-index.
 
 Files (plain .npy and JSON): `vocab.json` (term strings; a term id is a position),
 `term_ptr.npy`, `terms.npy`, `counts.npy` (each chunk row's term ids and counts, CSR by row),
-`gram_ptr.npy`, `grams.npy` (each row's 3-gram codes, CSR by row), `meta.json` (version, rows).
+`gram_ptr.npy`, `grams.npy` (each row's 3-gram codes, CSR by row), `meta.json` (version, rows,
+and the stemmer, stopword and Unicode releases the terms came from).
 A missing, older or damaged folder only means everything is computed.
 """
 
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.ingest.dedup import gram_sets
-from rag.stores.bm25 import term_matrix
+from rag.stores.bm25 import term_matrix, tokenizer_id
 
 FOLDER = "features"
 VERSION = 1  # bump when tokenization or 3-gram coding changes: older rows are then recomputed
@@ -76,22 +77,22 @@ class ChunkFeatures:
         for name in _ARRAYS:
             np.save(target / f"{name}.npy", getattr(self, name), allow_pickle=False)
         (target / "vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False), encoding="utf-8")
-        (target / "meta.json").write_text(json.dumps({"version": VERSION, "rows": self.rows}))
+        (target / "meta.json").write_text(json.dumps(_meta(self.rows)))
 
     @classmethod
     def load(cls, folder: Path, rows: int) -> ChunkFeatures | None:
-        """The build's features when they are this version's and cover its `rows` chunks."""
+        """The build's features when they cover its `rows` chunks and were made by this version
+        with the same stemmer, stopwords and Unicode tables; else None."""
         target = folder / FOLDER
         try:
-            meta = json.loads((target / "meta.json").read_text())
-            if meta != {"version": VERSION, "rows": rows}:
+            if json.loads((target / "meta.json").read_text()) != _meta(rows):
                 return None
             arrays = {name: np.load(target / f"{name}.npy", allow_pickle=False) for name in _ARRAYS}
             vocab = json.loads((target / "vocab.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError, TypeError, AttributeError):
+            features = cls(vocab, **arrays)
+            return features if _consistent(features, rows) else None
+        except (OSError, EOFError, ValueError, TypeError, AttributeError, IndexError):  # damaged: recompute
             return None
-        features = cls(vocab, **arrays)
-        return features if _consistent(features) else None
 
 
 def join(previous: ChunkFeatures, fresh: ChunkFeatures, from_previous: np.ndarray) -> ChunkFeatures:
@@ -129,8 +130,18 @@ def _ptr(rows: np.ndarray, n: int) -> np.ndarray:
     return ptr
 
 
-def _consistent(f: ChunkFeatures) -> bool:
-    return (f.term_ptr.ndim == f.gram_ptr.ndim == 1 and len(f.term_ptr) == len(f.gram_ptr) >= 1
+def _meta(rows: int) -> dict[str, object]:
+    return {"version": VERSION, "rows": rows, "tokenizer": tokenizer_id()}
+
+
+def _consistent(f: ChunkFeatures, rows: int) -> bool:
+    """Shapes, dtypes and ranges a damaged or foreign folder would break."""
+    integer = all(np.issubdtype(a.dtype, np.integer) for a in (f.term_ptr, f.terms, f.counts, f.gram_ptr))
+    shapes = all(a.ndim == 1 for a in (f.term_ptr, f.terms, f.counts, f.gram_ptr, f.grams))
+    if not (integer and shapes and f.grams.dtype == np.uint64 and len(f.term_ptr) == len(f.gram_ptr) == rows + 1):
+        return False
+    return (isinstance(f.vocab, list) and all(isinstance(t, str) for t in f.vocab)
+            and f.term_ptr[0] == f.gram_ptr[0] == 0
             and f.term_ptr[-1] == len(f.terms) == len(f.counts) and f.gram_ptr[-1] == len(f.grams)
             and bool(np.all(np.diff(f.term_ptr) >= 0)) and bool(np.all(np.diff(f.gram_ptr) >= 0))
             and (len(f.terms) == 0 or (0 <= int(f.terms.min()) and int(f.terms.max()) < len(f.vocab))))

@@ -6,10 +6,13 @@ folder of plain JSON and .npy files written by bm25s, loaded without pickle.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sys
+import unicodedata
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 from itertools import chain
 from pathlib import Path
 from types import ModuleType
@@ -86,17 +89,30 @@ def term_matrix(texts: Sequence[str]) -> tuple[dict[str, int], np.ndarray, np.nd
 def bm25_scores(rows: np.ndarray, terms: np.ndarray, counts: np.ndarray, n_docs: int, n_terms: int,
                 k1: float, b: float) -> dict[str, np.ndarray | int]:
     """bm25s's "lucene" scores as its CSC arrays (a column per term, rows are documents), built in
-    numpy: bm25s counts each document's terms in a Python loop, 0.5 s for SciFact's chunks."""
+    numpy: bm25s counts each document's terms in a Python loop, 0.5 s for SciFact's chunks. The
+    arithmetic follows bm25s's dtypes step by step (float32 idf; the rest in float64, rounded to
+    float32 once), so the scores are bm25s's to the bit (a test compares every posting)."""
     length = np.bincount(rows, weights=counts, minlength=n_docs)
     df = np.bincount(terms, minlength=n_terms)
-    idf = np.log(1 + (n_docs - df + 0.5) / (df + 0.5))
-    norm = k1 * ((1 - b) + b * length / max(length.mean(), 1e-9))
-    score = idf[terms] * counts / (norm[rows] + counts)
+    idf = np.log(1 + (n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
+    norm = k1 * ((1 - b) + b * length / (length.mean() if length.any() else 1.0))  # no terms: no postings
+    tf = counts.astype(np.float64)
+    score = (idf[terms].astype(np.float64) * (tf / (norm[rows] + tf))).astype(np.float32)
     order = np.lexsort((rows, terms))
     indptr = np.zeros(n_terms + 1, dtype=np.int64)
     np.cumsum(df, out=indptr[1:])
-    return {"data": score[order].astype(np.float32), "indices": rows[order].astype(np.int32),
-            "indptr": indptr, "num_docs": n_docs}
+    return {"data": score[order], "indices": rows[order].astype(np.int32), "indptr": indptr, "num_docs": n_docs}
+
+
+def tokenizer_id() -> str:
+    """What the terms depend on besides this code: the stemmer and stopword list releases and the
+    Unicode tables behind `\\w` and `lower` (stored terms are recomputed when any changes)."""
+    try:
+        stemmer = version("PyStemmer")
+    except PackageNotFoundError:
+        stemmer = "unknown"
+    stopwords = hashlib.sha256("\n".join(sorted(_STOPWORDS)).encode()).hexdigest()[:12]
+    return f"pystemmer {stemmer}; stopwords {stopwords}; unicode {unicodedata.unidata_version}"
 
 
 class KeywordIndex:

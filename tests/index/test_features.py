@@ -13,6 +13,7 @@ from fakes import FAKE, fake_settings
 from rag import FakeEncoder, build_index, current_build
 from rag.index import build as build_module
 from rag.index.features import FOLDER, ChunkFeatures, join
+from rag.stores.bm25 import tokenizer_id
 
 WORDS = ["river", "barges", "carried", "grain", "past", "the", "old", "mill", "while", "generals", "argued",
          "about", "peace", "talks", "in", "Kyiv", "and", "Moscow", "during", "March;", "ministers", "said", "troops"]
@@ -54,13 +55,31 @@ def test_saved_features_load_only_when_complete_and_of_this_version(tmp_path):
     assert_same(ChunkFeatures.load(tmp_path, 20), features)
     assert ChunkFeatures.load(tmp_path, 21) is None  # rows of another build
     meta = tmp_path / FOLDER / "meta.json"
-    meta.write_text(json.dumps({"version": 0, "rows": 20}))
-    assert ChunkFeatures.load(tmp_path, 20) is None  # an older tokenization
-    meta.write_text(json.dumps({"version": 1, "rows": 20}))
-    np.save(tmp_path / FOLDER / "terms.npy", np.array([10**6], dtype=np.int32))
-    assert ChunkFeatures.load(tmp_path, 20) is None  # damaged
-    (tmp_path / FOLDER / "vocab.json").write_text("{not json")
-    assert ChunkFeatures.load(tmp_path, 20) is None
+    good = json.loads(meta.read_text())
+    assert good["tokenizer"] == tokenizer_id() and "pystemmer" in good["tokenizer"]
+    for stale in ({**good, "version": 0}, {**good, "tokenizer": "pystemmer 0.1; stopwords x; unicode 9.0.0"}):
+        meta.write_text(json.dumps(stale))
+        assert ChunkFeatures.load(tmp_path, 20) is None  # another tokenization: recomputed
+    meta.write_text(json.dumps(good))
+
+
+def test_damaged_features_mean_computing_them_again(tmp_path):
+    sample = texts(5, 20)
+    damages = {
+        "terms.npy": lambda path: np.save(path, np.array([10**6], dtype=np.int32)),  # a term id out of range
+        "counts.npy": lambda path: path.write_bytes(b""),  # an empty file (np.load raises EOFError)
+        "term_ptr.npy": lambda path: np.save(path, np.arange(5)),  # fewer rows than the build
+        "grams.npy": lambda path: np.save(path, np.zeros(3, dtype=np.float64)),  # wrong dtype
+        "gram_ptr.npy": lambda path: np.save(path, np.int64(3)),  # a 0-d array
+        "vocab.json": lambda path: path.write_text("{not json"),
+    }
+    for name, damage in damages.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        ChunkFeatures.compute(sample, sample).save(folder)
+        assert ChunkFeatures.load(folder, 20) is not None
+        damage(folder / FOLDER / name)
+        assert ChunkFeatures.load(folder, 20) is None, name
 
 
 def stored(settings) -> dict:
