@@ -57,25 +57,25 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
     The same steps as `bm25s.tokenize(texts, stopwords="en", stemmer=...)` (a test compares the
     two on real text) without its per-call set-up, which cost ~1 ms per question.
     """
-    words = [_SPLIT(text.lower()) for text in texts]
-    term = _terms(set().union(*words)) if words else {}
+    words, term = _words_and_terms(texts)
     return [[t for t in map(term.__getitem__, row) if t] for row in words]
 
 
-def _terms(words: set[str]) -> dict[str, str]:
-    """Each distinct word's term ("" for a stopword): a corpus repeats its words, so stemming
-    each once instead of at every occurrence halves a build's stemming time."""
-    distinct = list(words)
+def _words_and_terms(texts: Sequence[str]) -> tuple[list[list[str]], dict[str, str]]:
+    """Each text's lower-cased words, and each distinct word's term ("" for a stopword): a corpus
+    repeats its words, so stemming each once instead of at every occurrence halves a build's
+    stemming time."""
+    words = [_SPLIT(text.lower()) for text in texts]
+    distinct = list(set().union(*words)) if words else []
     term = dict(zip(distinct, _STEMMER.stemWords(distinct), strict=True))
     term.update((w, "") for w in _STOPWORDS.intersection(distinct))
-    return term
+    return words, term
 
 
 def term_matrix(texts: Sequence[str]) -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray]:
     """(vocabulary, row, term id, count) of every distinct (text, term) pair, ordered by row then
     term: the term counts BM25 is computed from, made with one pass over all words."""
-    words = [_SPLIT(text.lower()) for text in texts]
-    term = _terms(set().union(*words)) if words else {}
+    words, term = _words_and_terms(texts)
     vocab = {t: i for i, t in enumerate(sorted(set(term.values()) - {""}))}
     code = {w: vocab.get(t, -1) for w, t in term.items()}
     lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
@@ -91,7 +91,7 @@ def bm25_scores(rows: np.ndarray, terms: np.ndarray, counts: np.ndarray, n_docs:
     """bm25s's "lucene" scores as its CSC arrays (a column per term, rows are documents), built in
     numpy: bm25s counts each document's terms in a Python loop, 0.5 s for SciFact's chunks. The
     arithmetic follows bm25s's dtypes step by step (float32 idf; the rest in float64, rounded to
-    float32 once), so the scores are bm25s's to the bit (a test compares every posting)."""
+    float32 once), so the scores are bm25s's to the bit (a test compares every posting list)."""
     length = np.bincount(rows, weights=counts, minlength=n_docs)
     df = np.bincount(terms, minlength=n_terms)
     idf = np.log(1 + (n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)

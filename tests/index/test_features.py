@@ -41,8 +41,8 @@ def test_joining_kept_rows_and_fresh_rows_equals_computing_all():
     rng.shuffle(layout)
     after = [before[k] if kind == "old" else fresh_texts[k] for kind, k in layout]
     from_previous = np.array([k if kind == "old" else -1 for kind, k in layout])
-    fresh = ChunkFeatures.compute([t for (kind, _), t in zip(layout, after, strict=True) if kind == "new"],
-                                  [t for (kind, _), t in zip(layout, after, strict=True) if kind == "new"])
+    added = [t for (kind, _), t in zip(layout, after, strict=True) if kind == "new"]
+    fresh = ChunkFeatures.compute(added, added)
     joined = join(previous, fresh, from_previous)
     assert_same(joined, ChunkFeatures.compute(after, after))
     assert "quokka" in joined.vocab and "albatross" in previous.vocab and "albatross" not in joined.vocab

@@ -47,7 +47,7 @@ def test_numpy_build_scores_like_bm25s_on_seeds_paragraphs():
             assert np.allclose(mine, reference.get_scores(terms), rtol=1e-6, atol=0), question
             compared += int(np.count_nonzero(mine))
     assert compared > 1000  # the questions matched many paragraphs
-    for term in list(reference.vocab_dict)[::7]:  # each posting list: the same rows, scores to the bit
+    for term in reference.vocab_dict:  # every posting list: the same rows, scores to the bit
         assert np.array_equal(column(ours.bm25, term)[0], column(reference, term)[0]), term
         assert np.array_equal(column(ours.bm25, term)[1], column(reference, term)[1]), term
 
