@@ -33,8 +33,9 @@ public = APIRouter()
 def ask_route(body: AskBody, index: IndexDep) -> Answer:
     """Cited sentences from the documents, or `abstained: true` with the closest passages. With
     `"answer": "generated"`, the configured model's sentences, each shown only with a verified
-    quote (`dropped` counts the rest); extractive with `fallback` set when that fails."""
-    return ask(index, body.question, body.k, body.mode, s.as_filter(body.filter), body.answer)
+    quote (`dropped` counts the rest); extractive with `fallback` set when that fails. With
+    `as_of` (a day), documents dated later are left out and the days just before it come first."""
+    return ask(index, body.question, body.k, body.mode, s.as_filter(body.filter), body.answer, body.as_of)
 
 
 @api.post("/search", response_model=s.SearchResponse, tags=["answers"], summary="Ranked passages",

@@ -60,6 +60,9 @@ class AskRequest(Request):
     mode: Mode | None = Field(None, description="retrieval mode (default: settings retrieval.mode)")
     filter: FilterIn | None = FILTER_FIELD
     answer: Style | None = ANSWER_FIELD
+    as_of: str | None = Field(None, description="the day the question is asked (YYYY-MM-DD): documents "
+                              "dated later are left out, those of the days just before it "
+                              "(settings retrieval.recent_days) are searched first")
 
     @field_validator("question")
     @classmethod

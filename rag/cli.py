@@ -143,10 +143,15 @@ def ask(
     generate: Annotated[bool, typer.Option("--generate", help="have the model at RAG_GENERATOR__BASE_URL "
                                            "write the answer; each sentence is verified against a quote "
                                            "(extractive, labelled, when that fails)")] = False,
+    as_of: Annotated[str | None, typer.Option("--as-of", metavar="YYYY-MM-DD", help="the day the "
+                                              "question is asked: documents dated later are left out, "
+                                              "those of the RAG_RETRIEVAL__RECENT_DAYS (7) days before "
+                                              "it come first")] = None,
 ) -> None:
     """Answer a question with cited sentences, or say the documents do not answer it.
 
     Example: rag ask "Who is negotiating the peace between Russia and Ukraine?" --date-from 2023
+             rag ask "What did Milley say this week?" --as-of 2023-12-05
     """
     from rag import ask as run_ask
     from rag import open_index, parse_filter
@@ -155,7 +160,8 @@ def ask(
     where = parse_filter(doc_ids=doc, source_prefix=source_prefix, date_from=date_from,
                          date_to=date_to, author=author, outlet=outlet)
     with open_index(settings) as index_:
-        answer = run_ask(index_, question, where=where, style="generated" if generate else None)
+        answer = run_ask(index_, question, where=where, style="generated" if generate else None,
+                         as_of=as_of)
     if as_json:
         print(answer.model_dump_json(indent=2))
         return

@@ -138,6 +138,10 @@ class RetrievalSettings(Section):
     rrf_k: int = Field(60, ge=1, description="reciprocal rank fusion constant")
     dense_weight: float = Field(1.0, ge=0)
     keyword_weight: float = Field(1.0, ge=0)
+    recent_days: int = Field(
+        7, ge=0, le=3650, description="a question asked as of a day first searches the documents "
+        "dated in this many days before it, then all not published later (0: only the latter)"
+    )
     bm25_k1: float = Field(1.2, gt=0, description="BM25 term-frequency saturation (index setting)")
     bm25_b: float = Field(0.75, ge=0, le=1, description="BM25 length normalization (index setting)")
     dedup_containment: float = Field(

@@ -18,6 +18,7 @@ import gzip
 import hashlib
 import json
 import math
+import re
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -35,6 +36,7 @@ from rag.index.reader import Index, open_index
 from rag.query.retrieval import rank_documents
 from rag.types import Document, Mode
 
+_DATE = re.compile(r"(\d{4})\D?(\d{2})\D?(\d{2})")
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
 MODES: tuple[Mode, ...] = ("dense", "keyword", "hybrid")
 
@@ -62,7 +64,8 @@ def load_beir(folder: str | Path, split: str = "test") -> tuple[list[Document], 
         if doc_id in seen:
             raise InputError(f"{corpus}: doc id {doc_id!r} appears twice")
         seen.add(doc_id)
-        documents.append(beir_document(doc_id, row.get("title") or "", row.get("text") or ""))
+        documents.append(beir_document(doc_id, row.get("title") or "", row.get("text") or "",
+                                       published(row.get("publish_date"))))
     qrels = read_qrels(qrels_path)
     queries_path = _first_existing(root, [f"queries-{split}.jsonl", "queries.jsonl"])
     if queries_path is None:
@@ -76,12 +79,25 @@ def load_beir(folder: str | Path, split: str = "test") -> tuple[list[Document], 
     return documents, queries, qrels
 
 
-def beir_document(doc_id: str, title: str, text: str) -> Document:
-    """One corpus entry as a Document: title, a blank line, then the text."""
+def beir_document(doc_id: str, title: str, text: str, date: str | None = None) -> Document:
+    """One corpus entry as a Document: title, a blank line, then the text. The hash covers the
+    date too, so a corrected date reaches the index."""
     title = " ".join(title.split())
     body = f"{title}\n\n{text}" if title else text
-    return Document(doc_id=doc_id, source=doc_id, text=body, title=title or None,
-                    content_hash=hashlib.sha256(body.encode("utf-8")).hexdigest())
+    stamp = body if date is None else f"{body}\0{date}"
+    return Document(doc_id=doc_id, source=doc_id, text=body, title=title or None, date=date,
+                    content_hash=hashlib.sha256(stamp.encode("utf-8")).hexdigest())
+
+
+def published(value: object) -> str | None:
+    """A corpus entry's `publish_date` ("2022/06/16", "2022-06-16T10:00") as YYYY-MM-DD, else None."""
+    return day(str(value or ""))
+
+
+def day(text: str) -> str | None:
+    """The first YYYY-MM-DD (any separator, or none) in `text`, normalized; None without one."""
+    found = _DATE.search(text)
+    return "-".join(found.groups()) if found else None
 
 
 def read_qrels(path: Path) -> dict[str, dict[str, int]]:

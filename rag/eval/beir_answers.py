@@ -10,7 +10,6 @@ test. Rules and weights are chosen on dev; test is only reported (eval/README.md
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 
 from rag.config import Settings
 from rag.errors import InputError, RagError
-from rag.eval.beir import _first_existing, _read_jsonl, load_beir
+from rag.eval.beir import _first_existing, _read_jsonl, day, load_beir
 from rag.eval.gold import GoldQuestion, QuestionResult, run_gold, select_split
 from rag.index.build import Progress, Silent, build_from_documents
 from rag.index.layout import current_build
@@ -27,7 +26,6 @@ from rag.index.reader import open_index
 from rag.types import Document, Style
 
 DEFAULT_TEST_FROM = "2022-09-02"
-_DATE = re.compile(r"(\d{4})\D?(\d{2})\D?(\d{2})")
 
 
 def load_answer_questions(folder: str | Path, test_from: str = DEFAULT_TEST_FROM,
@@ -55,14 +53,8 @@ def load_answer_questions(folder: str | Path, test_from: str = DEFAULT_TEST_FROM
             expected_doc_ids=sorted(d for d, score in qrels[qid].items() if score > 0),
             answers=answers, choices=[str(c) for c in row.get("choices") or []],
             answer_index=[int(i) for i in row.get("answer_index") or []],
-            split=None if when is None else ("test" if when >= cutoff else "dev")))
+            split=None if when is None else ("test" if when >= cutoff else "dev"), as_of=when))
     return documents, questions
-
-
-def day(text: str) -> str | None:
-    """The first YYYY-MM-DD (any separator, or none) in `text`, normalized; None without one."""
-    found = _DATE.search(text)
-    return "-".join(found.groups()) if found else None
 
 
 def ensure_answer_index(settings: Settings, documents: list[Document],

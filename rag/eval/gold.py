@@ -44,6 +44,7 @@ class GoldQuestion(BaseModel):
     answer_index: list[int] = Field(default_factory=list, description="the correct choices")
     split: Literal["dev", "test"] | None = None
     kind: str | None = Field(None, description="free-form label for reports (list, paraphrase, ...)")
+    as_of: str | None = Field(None, description="the day it was asked (YYYY-MM-DD): recent documents first")
 
 
 class QuestionResult(BaseModel):
@@ -135,7 +136,7 @@ def run_gold(index: Index, questions: list[GoldQuestion],
     results = []
     for item in questions:
         started = time.perf_counter()
-        answer = ask(index, item.question, style=style)
+        answer = ask(index, item.question, style=style, as_of=item.as_of)
         result = judge(item, answer, (time.perf_counter() - started) * 1000)
         if generated:
             result = result.model_copy(update=generated_record(index, item.question, answer))

@@ -7,6 +7,7 @@ settings on the first dense query. `close()` releases the vector store (a Milvus
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -59,6 +60,13 @@ class Index:
             raise IndexMismatch(f"the index holds {built}-dimensional vectors but the encoder given makes "
                                 f"{encoder.dimension}; open it with the model it was built with")
         self._lease = hold_build(folder)  # pruning keeps this build (and its collection) while open
+
+    @functools.cached_property
+    def chunk_docs(self) -> tuple[np.ndarray, dict[str, int]]:
+        """(each chunk row's document position, {doc id: position}): filters build row masks
+        from these in numpy instead of a Python pass over every chunk per question."""
+        order = {doc_id: i for i, doc_id in enumerate(self.documents)}
+        return np.fromiter((order[c.doc_id] for c in self.chunks), dtype=np.int64, count=len(self.chunks)), order
 
     @property
     def embedder(self) -> Encoder:

@@ -31,7 +31,7 @@ import numpy as np
 from rag.index.reader import Index
 from rag.calibration import Calibration, load_calibration
 from rag.query.citations import cite, display_text, verified
-from rag.query.filters import DocFilter
+from rag.query.filters import DocFilter, recent, until
 from rag.query.generation import generate_answer
 from rag.query.retrieval import search, validate_query
 from rag.query.units import Unit, asks_for_title, build_units, unit_vector
@@ -71,12 +71,17 @@ class Candidate:
 
 
 def ask(index: Index, question: str, k: int | None = None, mode: Mode | None = None,
-        where: DocFilter | None = None, style: Style | None = None) -> Answer:
+        where: DocFilter | None = None, style: Style | None = None, as_of: str | None = None) -> Answer:
     """Answer `question` from the index: cited sentences, or a refusal when evidence is weak;
     with `where`, only from the documents it allows. In `style` "generated" (default:
     `settings.generator.default_style`) a model writes the answer from the same passages and
     every sentence is verified against its quote (`rag.query.generation`); the extractive answer
-    is computed first either way, as the fallback."""
+    is computed first either way, as the fallback.
+
+    With `as_of` (the day the question is asked, YYYY-MM-DD) documents dated later are left out,
+    and the documents of the `retrieval.recent_days` before it are searched first: "who won this
+    week?" should not be answered from a story of years ago. When they give no answer, the
+    question is asked again over everything up to that day."""
     question = validate_query(question)
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -84,17 +89,28 @@ def ask(index: Index, question: str, k: int | None = None, mode: Mode | None = N
     vectors = index.embedder.encode_queries([question, names] if names else [question])
     vector, names_vector = vectors[0], (vectors[1] if names else None)
     timings["embed_ms"] = _ms(started)
-    mark = time.perf_counter()
-    passages = search(index, question, k or index.settings.answer.passages, mode, vector, where)
-    timings["retrieve_ms"] = _ms(mark)
-    mark = time.perf_counter()
-    answer = answer_from(index, question, vector, names_vector, passages)
-    timings["answer_ms"] = _ms(mark)
+    tries = [where] if as_of is None else dated_filters(where, as_of, index.settings.retrieval.recent_days)
+    for n, scope in enumerate(tries, start=1):
+        mark = time.perf_counter()
+        passages = search(index, question, k or index.settings.answer.passages, mode, vector, scope)
+        timings["retrieve_ms"] = timings.get("retrieve_ms", 0.0) + _ms(mark)
+        mark = time.perf_counter()
+        answer = answer_from(index, question, vector, names_vector, passages)
+        timings["answer_ms"] = timings.get("answer_ms", 0.0) + _ms(mark)
+        if not answer.abstained or n == len(tries):
+            break
     timings["total_ms"] = _ms(started)
     answer.timings_ms = timings
     if (style or index.settings.generator.default_style) == "generated":
         return generate_answer(index, question, passages, answer)
     return answer
+
+
+def dated_filters(where: DocFilter | None, as_of: str, days: int) -> list[DocFilter]:
+    """The scopes a question asked on `as_of` tries in turn: its last `days` days, then all
+    documents not dated later (only the latter when `days` is 0)."""
+    later = until(where, as_of)
+    return [recent(where, as_of, days), later] if days else [later]
 
 
 def answer_from(index: Index, question: str, vector: np.ndarray, names_vector: np.ndarray | None,

@@ -1,5 +1,8 @@
 """Which documents a question may draw on: doc ids, source path prefix, date range, author, outlet.
 
+`recent` and `until` derive the filters of a question asked on a given day (`rag.query.answering.ask`
+with `as_of`): the days just before it first, then everything not yet published later.
+
 A `DocFilter` is resolved against a loaded index into the set of allowed documents (and chunk
 rows) *before* retrieval, so the vector store and BM25 rank only allowed chunks and `k` results
 come back whenever `k` exist. Every given condition must hold (AND); an empty filter allows all.
@@ -12,6 +15,7 @@ substrings ("hersh" matches "Seymour Hersh").
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -33,8 +37,9 @@ class DocFilter(BaseModel):
     date_to: str | None = Field(None, description="ISO date (YYYY, YYYY-MM or YYYY-MM-DD), inclusive")
     author: str | None = Field(None, description="case-insensitive substring of the author")
     outlet: str | None = Field(None, description="case-insensitive substring of the outlet")
+    not_after: str | None = Field(None, description="ISO date: no document dated later (undated ones stay)")
 
-    @field_validator("date_from", "date_to")
+    @field_validator("date_from", "date_to", "not_after")
     @classmethod
     def _iso(cls, value: str | None) -> str | None:
         if value is not None and not ISO_DATE.match(value.strip()):
@@ -52,6 +57,8 @@ class DocFilter(BaseModel):
         if self.source_prefix and not doc.source.startswith(self.source_prefix):
             return False
         if (self.date_from or self.date_to) and not _in_range(doc.date, self.date_from, self.date_to):
+            return False
+        if self.not_after and doc.date and doc.date[:10] > self.not_after:
             return False
         return _contains(doc.author, self.author) and _contains(doc.outlet, self.outlet)
 
@@ -77,9 +84,11 @@ def allowed_documents(documents: dict[str, Document], where: DocFilter | None) -
     return {doc_id for doc_id, doc in documents.items() if where.matches(doc)}
 
 
-def allowed_rows(chunk_doc_ids: list[str], allowed: set[str]) -> np.ndarray:
-    """A boolean mask over chunk rows: True where the chunk's document is allowed."""
-    return np.fromiter((d in allowed for d in chunk_doc_ids), dtype=bool, count=len(chunk_doc_ids))
+def allowed_rows(chunk_docs: np.ndarray, doc_order: dict[str, int], allowed: set[str]) -> np.ndarray:
+    """A boolean mask over chunk rows: True where the chunk's document is allowed
+    (`chunk_docs[row]` is the position of the row's document in `doc_order`)."""
+    wanted = np.fromiter((doc_order[d] for d in allowed if d in doc_order), dtype=np.int64)
+    return np.isin(chunk_docs, wanted)
 
 
 def parse_filter(**conditions: object) -> DocFilter | None:
@@ -94,3 +103,31 @@ def parse_filter(**conditions: object) -> DocFilter | None:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: "
                              f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
         raise InputError(f"invalid filter: {problems}") from None
+
+
+def recent(where: DocFilter | None, as_of: str, days: int) -> DocFilter:
+    """`where` narrowed to documents dated in the `days` days up to `as_of` (inclusive)."""
+    end = date.fromisoformat(_day(as_of))
+    start = str(end - timedelta(days=days))
+    base = where or DocFilter()
+    return base.model_copy(update={"date_from": max(filter(None, [base.date_from, start])),
+                                   "date_to": _earlier_end(base.date_to, str(end))})
+
+
+def until(where: DocFilter | None, as_of: str) -> DocFilter:
+    """`where` without the documents dated after `as_of` (undated documents stay)."""
+    base = where or DocFilter()
+    return base.model_copy(update={"not_after": min(filter(None, [base.not_after, _day(as_of)]))})
+
+
+def _earlier_end(given: str | None, day: str) -> str:
+    """The stricter of an inclusive upper bound `given` (YYYY, YYYY-MM or a day) and a `day`."""
+    return given if given is not None and given < day[:len(given)] else day
+
+
+def _day(as_of: str) -> str:
+    """`as_of` as YYYY-MM-DD; an InputError unless it is a full ISO day."""
+    try:
+        return date.fromisoformat(as_of.strip()[:10]).isoformat()
+    except ValueError:
+        raise InputError(f"as_of {as_of!r} is not a day; write it as YYYY-MM-DD") from None

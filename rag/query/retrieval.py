@@ -31,7 +31,7 @@ def chunk_scores(index: Index, query: str, mode: Mode, depth: int,
         ids, scores = index.store.search(vector, depth, doc_ids=allowed)
         dense = dict(zip(ids.tolist(), scores.tolist(), strict=True))
     if mode in ("keyword", "hybrid"):
-        mask = None if allowed is None else allowed_rows([c.doc_id for c in index.chunks], allowed)
+        mask = None if allowed is None else allowed_rows(*index.chunk_docs, allowed)
         ids, scores = index.keyword.search(query, depth, mask)
         keyword = dict(zip(ids.tolist(), scores.tolist(), strict=True))
     if mode == "dense":

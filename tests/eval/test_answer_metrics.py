@@ -9,7 +9,8 @@ import pytest
 
 from rag.errors import InputError
 from rag.eval.answer_metrics import best_f1, choice_supported, contains, contains_any, normalize, token_f1
-from rag.eval.beir_answers import day, load_answer_questions
+from rag.eval.beir import day
+from rag.eval.beir_answers import load_answer_questions
 from rag.eval.gold import GoldQuestion, judge, load_gold, select_split, summarize
 from rag.types import Answer, Citation
 

@@ -81,6 +81,11 @@ def test_cli_flags(seeds_index):
     bad = subprocess.run([sys.executable, "-m", "rag.cli", "ask", QUESTION, "--date-to", "soon"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert bad.returncode == 1 and "date_to" in bad.stderr
+    dated = subprocess.run([sys.executable, "-m", "rag.cli", "ask", QUESTION, "--json", "--as-of", "2023-12-01"],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert dated.returncode == 0, dated.stderr
+    cited = {c["doc_id"] for c in json.loads(dated.stdout)["citations"]}
+    assert cited and "000_fa0abe1aae40eff2" not in cited  # published after the day asked
 
 
 def test_http_routes_take_the_filter(server):
@@ -96,3 +101,7 @@ def test_http_routes_take_the_filter(server):
     unknown = httpx.post(f"{server.url}/ask", json={"question": QUESTION, "filter": {"color": "x"}},
                          timeout=60)
     assert unknown.status_code == 422
+    dated = httpx.post(f"{server.url}/ask", json={"question": QUESTION, "as_of": "2023-12-01"}, timeout=60).json()
+    assert dated["citations"] and "000_fa0abe1aae40eff2" not in {c["doc_id"] for c in dated["citations"]}
+    late = httpx.post(f"{server.url}/ask", json={"question": QUESTION, "as_of": "2023-12-32"}, timeout=60)
+    assert late.status_code == 422 and "YYYY-MM-DD" in late.json()["error"]["message"]
