@@ -18,11 +18,10 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from common import ROOT as REPO
 
-from tune_answer import RTQA, dev_calibration_rows
+from tune_answer import RTQA, dev_calibration_rows, seeds_dev_questions
 
-from rag import fit_calibration, load_answer_questions, load_gold, load_settings, open_index, select_split
+from rag import fit_calibration, load_answer_questions, load_settings, open_index, select_split
 
 
 def folds(labels: list[bool], k: int, rng: np.random.Generator) -> list[list[int]]:
@@ -43,7 +42,7 @@ def main() -> None:
     seeds = open_index(load_settings(index_dir=args.seeds_index))
     rtqa = open_index(load_settings(index_dir=args.rtqa_index))
     rows, labels, extra, extra_labels = dev_calibration_rows(
-        seeds, rtqa, select_split(load_gold(REPO / "eval" / "seeds.jsonl"), "dev"),
+        seeds, rtqa, seeds_dev_questions(),
         select_split(load_answer_questions(RTQA)[1], "dev"))
     rng = np.random.default_rng(0)
     tally = {rule: [0, 0, 0, 0] for rule in ("in-sample", "out-of-fold")}  # refused / answerable, caught / not

@@ -1,7 +1,8 @@
 """Choose the answer scorer's weights on DEV questions only, then fit the refusal model on them.
 
-Dev data (eval/README.md): the dev split of eval/seeds.jsonl over a seeds index, and the dev half
-of RealTime QA (weeks up to 2022-08-26) over its full-corpus index. Test halves are never read.
+Dev data (eval/README.md): the dev split of eval/seeds.jsonl plus eval/seeds_dev_extra.jsonl over a
+seeds index, and the dev half of RealTime QA (weeks up to 2022-08-26) over its full-corpus index,
+each question asked as of its date. Test halves are never read.
 
 1. Every dev question is embedded and retrieved once; each weight setting on the grid re-runs only
    the answer stage (refusal off) and is scored by first-citation hit and answer-contains.
@@ -26,6 +27,7 @@ from common import ROOT as REPO
 from rag import (
     answer_from,
     calibration_rows,
+    dated_filters,
     fit_calibration,
     judge_answer,
     load_answer_questions,
@@ -47,13 +49,22 @@ GRID = {
 }
 
 
+def seeds_dev_questions():
+    """The seeds dev questions: the dev split of eval/seeds.jsonl and all of seeds_dev_extra.jsonl."""
+    return (select_split(load_gold(REPO / "eval" / "seeds.jsonl"), "dev")
+            + select_split(load_gold(REPO / "eval" / "seeds_dev_extra.jsonl"), "dev"))
+
+
 def prepared(index, questions):
-    """(question, vector, names vector, passages) per question: the part no weight changes."""
+    """(question, vector, names vector, passages) per question: the part no weight changes (a
+    question asked as of a day searches its recent documents when they give any passage)."""
     out = []
     for item in questions:
         names = question_names(item.question)
         vectors = index.embedder.encode_queries([item.question, names] if names else [item.question])
-        passages = search(index, item.question, index.settings.answer.passages, None, vectors[0])
+        passages = []
+        for scope in [None] if item.as_of is None else dated_filters(None, item.as_of, index.settings.retrieval.recent_days):
+            passages = passages or search(index, item.question, index.settings.answer.passages, None, vectors[0], scope)
         out.append((item, vectors[0], vectors[1] if names else None, passages))
     return out
 
@@ -77,7 +88,7 @@ def main() -> None:
     args = parser.parse_args()
     seeds = open_index(load_settings(index_dir=args.seeds_index))
     rtqa = open_index(load_settings(index_dir=args.rtqa_index))
-    seeds_dev = select_split(load_gold(REPO / "eval" / "seeds.jsonl"), "dev")
+    seeds_dev = seeds_dev_questions()
     rtqa_dev = select_split(load_answer_questions(RTQA)[1], "dev")
     seeds_rows, rtqa_rows = prepared(seeds, seeds_dev), prepared(rtqa, rtqa_dev)
     current = {key: getattr(seeds.settings.answer, key) for key in GRID}  # before score() changes them
@@ -109,7 +120,8 @@ def dev_calibration_rows(seeds, rtqa, seeds_dev, rtqa_dev):
         index.settings.answer.abstain_below = None
     rows, labels = calibration_rows(seeds, seeds_dev)
     more, _ = calibration_rows(rtqa, rtqa_dev)
-    off_topic = [item.model_copy(update={"answerable": False, "expected_doc_ids": []}) for item in rtqa_dev]
+    off_topic = [item.model_copy(update={"answerable": False, "expected_doc_ids": [], "as_of": None})
+                 for item in rtqa_dev]
     cross, _ = calibration_rows(seeds, off_topic)
     return rows, labels, more + cross, [True] * len(more) + [False] * len(cross)
 
@@ -122,8 +134,10 @@ def fit_with(weights, seeds, rtqa, seeds_dev, rtqa_dev) -> None:
     answerable_other = sum(other_labels)
     model = fit_calibration(rows + other, labels + other_labels, 0.9,
                             threshold_rows=[True] * len(rows) + [False] * len(other), fitted_on={
-        "data": "eval/seeds.jsonl dev split over the seeds (54: 41 answerable, 13 not); RealTime QA 2022 dev half "
-                f"(weeks to 2022-08-26) over its full corpus ({answerable_other} answerable) and over the seeds index "
+        "data": f"eval/seeds.jsonl dev split and eval/seeds_dev_extra.jsonl over the seeds ({len(rows)}: "
+                f"{sum(labels)} answerable, {len(labels) - sum(labels)} not); RealTime QA 2022 dev half "
+                f"(weeks to 2022-08-26, each asked as of its date) over its full corpus ({answerable_other} answerable) "
+                "and over the seeds index "
                 f"({len(other) - answerable_other} unanswerable, off-topic)", "weights": weights,
         "threshold": "chosen on seeds dev only, on out-of-fold probabilities (5 folds), against refusal "
                      "recall 0.9 and false refusals 0.025 (rag.calibration.choose_threshold)",

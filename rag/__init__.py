@@ -39,7 +39,7 @@ _EXPORTS: dict[str, str] = {
     "corpus_roots": "rag.index.live", "Skipped": "rag.ingest.loaders",
     # asking
     "ask": "rag.query.answering", "answer_from": "rag.query.answering",
-    "question_names": "rag.query.answering", "search": "rag.query.retrieval", "rank_documents": "rag.query.retrieval",
+    "question_names": "rag.query.answering", "dated_filters": "rag.query.answering", "search": "rag.query.retrieval", "rank_documents": "rag.query.retrieval",
     "DocFilter": "rag.query.filters", "parse_filter": "rag.query.filters",
     # generated answers: streamed events, verification, counts for evaluation
     "ask_stream": "rag.query.streaming", "GeneratedSentence": "rag.query.generation",

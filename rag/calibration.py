@@ -23,7 +23,7 @@ import numpy as np
 
 from rag.errors import InputError
 
-FEATURES = ("score", "cosine", "lexical", "focus", "unknown_names", "new_terms")
+FEATURES = ("score", "cosine", "lexical", "focus", "unknown_names", "new_terms", "type_missing", "missing_idf")
 PACKAGED = Path(__file__).with_name("calibration.json")
 FILENAME = "calibration.json"
 
@@ -71,7 +71,8 @@ def load_calibration(index_dir: Path | None = None) -> tuple[Calibration, str]:
 
 def fit(rows: list[dict[str, float]], labels: list[bool], refusal_recall: float = 0.9,
         l2: float = 1.0, fitted_on: dict[str, Any] | None = None,
-        threshold_rows: list[bool] | None = None, out_of_fold: bool = True) -> Calibration:
+        threshold_rows: list[bool] | None = None, out_of_fold: bool = True,
+        features: tuple[str, ...] = FEATURES) -> Calibration:
     """Fit the logistic model on feature rows (True = answerable) and pick the refusal threshold.
 
     `threshold_rows` (default: all) marks the rows the threshold is chosen on: easy negatives
@@ -86,7 +87,7 @@ def fit(rows: list[dict[str, float]], labels: list[bool], refusal_recall: float 
     if len(set(labels)) < 2:
         raise InputError("calibration needs both answerable and unanswerable questions "
                          f"(got {sum(labels)} answerable, {len(labels) - sum(labels)} not)")
-    x = np.array([[r[f] for f in FEATURES] for r in rows], dtype=np.float64)
+    x = np.array([[r[f] for f in features] for r in rows], dtype=np.float64)
     y = np.array(labels, dtype=np.float64)
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale == 0] = 1.0
@@ -96,7 +97,7 @@ def fit(rows: list[dict[str, float]], labels: list[bool], refusal_recall: float 
     held_out = _out_of_fold(z, y, l2, chosen) if out_of_fold else None
     probs = held_out if held_out is not None else 1.0 / (1.0 + np.exp(-(z @ w)))
     threshold = choose_threshold(probs[chosen], y.astype(bool)[chosen], refusal_recall)
-    return Calibration(list(FEATURES), mean.round(6).tolist(), scale.round(6).tolist(),
+    return Calibration(list(features), mean.round(6).tolist(), scale.round(6).tolist(),
                        w[:-1].round(6).tolist(), round(float(w[-1]), 6), round(threshold, 6),
                        {**(fitted_on or {}), "rows": len(rows), "answerable": int(y.sum()),
                         "refusal_recall_target": refusal_recall})

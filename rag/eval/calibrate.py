@@ -25,7 +25,7 @@ def calibration_rows(index: Index, questions: list[GoldQuestion],
     rows: list[Row] = []
     labels: list[bool] = []
     for item in questions:
-        values = question_features(index, item.question)
+        values = question_features(index, item.question, item.as_of)
         rows.append(values if values is not None else dict.fromkeys(FEATURES, 0.0))
         labels.append(item.answerable)
         if progress:

@@ -46,7 +46,12 @@ TEMPORAL = (r"\b(january|february|march|april|may|june|july|august|september|oct
             r"december|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec|monday|tuesday|wednesday|"
             r"thursday|friday|saturday|sunday|yesterday|today|tomorrow|ago|(last|next|this|that) "
             r"(week|month|year|spring|summer|autumn|fall|winter)|\d{4})\b")
+ASK_START = r"(?:^|,\s*)(?:(?:on|in|by|since|until|from|at|during)\s+)?"
+CALENDAR = (r"\b(january|february|march|april|may|june|july|august|september|october|november|"
+            r"december|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec|monday|tuesday|wednesday|"
+            r"thursday|friday|saturday|sunday|\d{4}|\d{1,2}[/.-]\d{1,2})\b")
 ANSWER_TYPES = {
+    "date": re.compile(CALENDAR, re.IGNORECASE),
     "when": re.compile(TEMPORAL, re.IGNORECASE),
     "how many": re.compile(rf"\d|{NUMBER_WORDS}", re.IGNORECASE),
     "how much": re.compile(rf"\d|\$|{NUMBER_WORDS}", re.IGNORECASE),
@@ -163,23 +168,33 @@ def score_units(index: Index, question: str, vector: np.ndarray,
 
 
 def answer_type(question: str) -> str | None:
-    """The kind of answer a question asks for: 'when', 'how many', 'how much', 'who', 'where' or
-    'which' (a name). Read from its last sentence, where quiz-style questions put the ask."""
+    """The kind of answer a question asks for: 'date' (a calendar day, not "this week"), 'when',
+    'how many' (also "how old"), 'how much', 'who' (also "what is the name"), 'where' or 'which'
+    (a name). Read from its last sentence, where quiz-style questions put the ask."""
     lowered = question.lower()
     for kind in ("how many", "how much"):
         if kind in lowered:
             return kind
+    if "how old" in lowered:
+        return "how many"
     last = re.split(r"(?<=[.!?])\s+", lowered.strip())[-1]
-    if re.search(r"(?:^|,\s*)(how soon|what (year|month|day|date))\b", last):
+    if re.search(rf"{ASK_START}(?:what|which)(?: exact)? (?:date|day)\b|\bwhen exactly\b", last):
+        return "date"
+    if re.search(rf"{ASK_START}(how soon|(?:what|which) (year|month))\b", last):
         return "when"
-    first = re.search(r"(?:^|,\s*)(when|who|where|which)\b", last)
+    if re.search(rf"{ASK_START}what(?: is|'s| was)? the name\b", last):
+        return "who"
+    first = re.search(rf"{ASK_START}(when|who|where|which)\b", last)
     return first.group(1) if first else None
 
 
-def satisfies(kind: str | None, question: str, sentence: str) -> bool:
-    """Whether `sentence` holds the kind of thing the question asks for (a date, a number, a name)."""
+def satisfies(kind: str | None, question: str, sentence: str, new: bool = False) -> bool:
+    """Whether `sentence` holds the kind of thing the question asks for (a date, a number, a name);
+    with `new`, one the question does not already state ("between seventeen and seventy" does not
+    answer "how many people between seventeen and seventy")."""
     if kind in ANSWER_TYPES:
-        return bool(ANSWER_TYPES[kind].search(sentence))
+        lowered = question.lower()
+        return any(not new or m.group(0).lower() not in lowered for m in ANSWER_TYPES[kind].finditer(sentence))
     asked = {w.lower() for w in re.findall(r"[A-Za-z]+", question)}
     if kind == "who":
         return any(any(w.lower() not in asked for w in re.findall(r"[A-Za-z]+", name))
@@ -207,18 +222,36 @@ def features(index: Index, question: str, candidates: list[Candidate],
     if not candidates:
         return None
     best = candidates[0]
+    text = index.documents[best.passage.chunk.doc_id].text[best.start:best.end]
     return {"score": best.score, "cosine": best.cosine, "lexical": best.lexical,
             "focus": focus(best, names_vector),
             "unknown_names": float(min(len(unknown_names(index, question)), 2)),
-            "new_terms": math.log1p(best.new_terms)}
+            "new_terms": math.log1p(best.new_terms),
+            "type_missing": float(not satisfies(answer_type(question), question, text, new=True)),
+            "missing_idf": missing_idf(index, question, text)}
 
 
-def question_features(index: Index, question: str) -> dict[str, float] | None:
-    """The calibration features for `question`, exactly as `ask` computes them (for fitting)."""
+def missing_idf(index: Index, question: str, text: str) -> float:
+    """The IDF of the rarest question term that `text` lacks, as a share of the highest IDF the
+    corpus allows (0 when it has them all): "What was the vote on the aid package?" against a
+    sentence about the aid package that never mentions a vote."""
+    terms = set(tokenize([question])[0]) - QUESTION_FRAME
+    missing = terms - set(tokenize([text])[0])
+    if not missing:
+        return 0.0
+    n = max(index.keyword.size, 1)
+    return max(index.keyword.idf(sorted(missing)).values()) / math.log(1 + (n + 0.5) / 0.5)
+
+
+def question_features(index: Index, question: str, as_of: str | None = None) -> dict[str, float] | None:
+    """The calibration features for `question`, as `ask` computes them (for fitting); asked
+    `as_of` a day, from its recent documents when they give any passage, else from all earlier."""
     question = validate_query(question)
     names = question_names(question)
     vectors = index.embedder.encode_queries([question, names] if names else [question])
-    passages = search(index, question, index.settings.answer.passages, None, vectors[0])
+    passages: list[Passage] = []
+    for scope in [None] if as_of is None else dated_filters(None, as_of, index.settings.retrieval.recent_days):
+        passages = passages or search(index, question, index.settings.answer.passages, None, vectors[0], scope)
     candidates = score_units(index, question, vectors[0], passages)
     return features(index, question, candidates, vectors[1] if names else None)
 

@@ -14,14 +14,14 @@ from rag.query.filters import recent, until
 
 STORIES = {
     "brindle-2019": ("2019-05-02", "Brindle elects a mayor",
-                     "The Brindle city council elected Maria Olsen as mayor on Thursday. She promised "
-                     "to repair the harbour wall before winter."),
+                     ("The Brindle city council elected Maria Olsen as mayor on Thursday. She promised "
+                      "to repair the harbour wall before winter.")),
     "brindle-2022": ("2022-06-14", "Brindle has a new mayor",
-                     "The Brindle city council elected Tomas Vik as mayor on Monday. He promised to "
-                     "build a second ferry pier by spring."),
+                     ("The Brindle city council elected Tomas Vik as mayor on Monday. He promised to "
+                      "build a second ferry pier by spring.")),
     "brindle-later": ("2022-07-20", "Brindle mayor resigns",
-                      "The Brindle city council elected Anna Berg as mayor after Tomas Vik resigned. "
-                      "She promised new bus routes."),
+                      ("The Brindle city council elected Anna Berg as mayor after Tomas Vik resigned. "
+                       "She promised new bus routes.")),
     "undated": (None, "Harbour guide",
                 "The Brindle harbour has two ferry piers and a lighthouse built of grey granite."),
 }
