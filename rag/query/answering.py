@@ -19,6 +19,7 @@ retrieved passage and its quote must equal the document text at its offsets.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import threading
@@ -39,6 +40,8 @@ from rag.stores import tokenize
 from rag.types import Answer, Chunk, Mode, Passage, RelatedPassage, Style
 
 REFUSAL = "The documents do not say. I found nothing in them that answers this question."
+ASKING = ("what", "when", "who", "whom", "whose", "which", "where", "why", "how", "did", "does", "do",
+          "is", "are", "was", "were", "has", "have", "had", "can", "could", "would", "should", "will")
 QUESTION_FRAME = {"say", "said", "doe", "whi", "accord", "mention", "describ", "report", "tell", "told"}
 NUMBER_WORDS = (r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
                 r"forty|fifty|hundred|thousand|million|billion|dozens?|several)\b")
@@ -231,11 +234,17 @@ def features(index: Index, question: str, candidates: list[Candidate],
             "missing_idf": missing_idf(index, question, text)}
 
 
+@functools.cache
+def asking_words() -> frozenset[str]:
+    """Question words and auxiliaries as the keyword tokenizer leaves them ("did", "when")."""
+    return frozenset(tokenize([" ".join(ASKING)])[0])
+
+
 def missing_idf(index: Index, question: str, text: str) -> float:
     """The IDF of the rarest question term that `text` lacks, as a share of the highest IDF the
     corpus allows (0 when it has them all): "What was the vote on the aid package?" against a
     sentence about the aid package that never mentions a vote."""
-    terms = set(tokenize([question])[0]) - QUESTION_FRAME
+    terms = set(tokenize([question])[0]) - QUESTION_FRAME - asking_words()
     missing = terms - set(tokenize([text])[0])
     if not missing:
         return 0.0

@@ -1,0 +1,70 @@
+"""What kind of answer a question asks for, and whether a unit holds one the question does not
+already state: the type rules behind the scorer's type penalty and the refusal model's
+`type_missing` feature. Constructed sentences and documents, not the seeds."""
+
+from __future__ import annotations
+
+import pytest
+from fakes import fake_index
+
+from rag.query.answering import answer_type, features, missing_idf, satisfies, score_units
+from rag.query.retrieval import search
+
+DOC = """Harbour board meets in Ostrava
+
+The harbour board met this week in Ostrava to discuss the ferry timetable.
+The board approved the new timetable on March 14, 2022, after a long debate.
+Between ten and twenty ferries a day will call at the harbour.
+"""
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("On what date did the board approve the timetable?", "date"),
+    ("When exactly did the board approve it?", "date"),
+    ("On what day of the week did they meet?", "date"),
+    ("Since what year has she led the board?", "when"),
+    ("When did the board meet?", "when"),
+    ("How old is the harbour master?", "how many"),
+    ("How many ferries call a day?", "how many"),
+    ("What is the name of the harbour master?", "who"),
+    ("In which city did the board meet?", "which"),
+    ("The board met. Who chairs it?", "who"),
+    ("What did the board discuss?", None),
+])
+def test_the_kind_of_answer_asked_for(question, kind):
+    assert answer_type(question) == kind
+
+
+def test_a_relative_time_is_not_a_date_and_a_restated_number_is_not_new():
+    asked = "On what date did the board approve the timetable?"
+    assert satisfies("when", asked, "The harbour board met this week in Ostrava.")
+    assert not satisfies("date", asked, "The harbour board met this week in Ostrava.")
+    assert satisfies("date", asked, "The board approved the new timetable on March 14, 2022.")
+    many = "How many ferries between ten and twenty a day will stop?"
+    line = "Between ten and twenty ferries a day will call at the harbour."
+    assert satisfies("how many", many, line) and not satisfies("how many", many, line, new=True)
+
+
+@pytest.fixture(scope="module")
+def harbour(tmp_path_factory):
+    root = tmp_path_factory.mktemp("harbour")
+    (root / "harbour.txt").write_text(DOC, encoding="utf-8")
+    with fake_index(tmp_path_factory.mktemp("index") / "index", corpus=root) as index:
+        yield index
+
+
+def best_features(index, question):
+    vector = index.embedder.encode_queries([question])[0]
+    candidates = score_units(index, question, vector, search(index, question, 6, None, vector))
+    return features(index, question, candidates)
+
+
+def test_type_missing_marks_a_best_unit_without_the_asked_type(harbour):
+    assert best_features(harbour, "On what date did the board approve the new timetable?")["type_missing"] == 0.0
+    assert best_features(harbour, "Who chairs the harbour board?")["type_missing"] == 1.0  # no full name anywhere
+
+
+def test_missing_idf_is_zero_when_the_unit_has_every_term_and_high_for_an_unknown_one(harbour):
+    line = "The board approved the new timetable on March 14, 2022, after a long debate."
+    assert missing_idf(harbour, "When did the board approve the timetable?", line) == 0.0
+    assert missing_idf(harbour, "What was the vote when the board approved the timetable?", line) == 1.0
