@@ -7,7 +7,7 @@ the RealTime QA dev rows (answerable over its corpus, off-topic over the seeds),
 rule: held-out false refusals, refusal recall, and the cost the threshold minimizes
 (false refusals / 0.025 + missed refusals / 0.1).
 
-    python bench/threshold_cv.py --seeds-index S --rtqa-index R [--repeats 10]
+    python bench/threshold_cv.py --seeds-index S --rtqa-index R [--repeats 10] [--features a,b,c ...]
 
 Both indexes must be built with the sentence-vector mode being judged (RAG_EMBEDDING__SENTENCE_VECTORS).
 """
@@ -18,10 +18,9 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-
 from tune_answer import RTQA, dev_calibration_rows, seeds_dev_questions
 
-from rag import fit_calibration, load_answer_questions, load_settings, open_index, select_split
+from rag import FEATURES, fit_calibration, load_answer_questions, load_settings, open_index, select_split
 
 
 def folds(labels: list[bool], k: int, rng: np.random.Generator) -> list[list[int]]:
@@ -38,31 +37,40 @@ def main() -> None:
     parser.add_argument("--seeds-index", type=Path, required=True)
     parser.add_argument("--rtqa-index", type=Path, required=True)
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--features", action="append", metavar="A,B,...",
+                        help="a feature set to compare (repeatable; default: all of rag.calibration.FEATURES)")
     args = parser.parse_args()
     seeds = open_index(load_settings(index_dir=args.seeds_index))
     rtqa = open_index(load_settings(index_dir=args.rtqa_index))
     rows, labels, extra, extra_labels = dev_calibration_rows(
         seeds, rtqa, seeds_dev_questions(),
         select_split(load_answer_questions(RTQA)[1], "dev"))
+    print("| features | rule | held-out false refusals | held-out refusal recall | cost |\n|---|---|---:|---:|---:|")
+    for spec in args.features or [",".join(FEATURES)]:
+        features = tuple(spec.split(","))
+        for rule, (fr, rr) in cross_validate(rows, labels, extra, extra_labels, features, args.repeats).items():
+            print(f"| {spec} | {rule} | {fr:.3f} | {rr:.3f} | {fr / 0.025 + (1 - rr) / 0.1:.2f} |")
+
+
+def cross_validate(rows, labels, extra, extra_labels, features, repeats):
+    """{rule: (held-out false refusal rate, held-out refusal recall)} over `repeats` 5-fold splits."""
     rng = np.random.default_rng(0)
     tally = {rule: [0, 0, 0, 0] for rule in ("in-sample", "out-of-fold")}  # refused / answerable, caught / not
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         for held in folds(labels, 5, rng):
             held_set = set(held)
             train = [i for i in range(len(rows)) if i not in held_set]
             for rule, out_of_fold in (("in-sample", False), ("out-of-fold", True)):
                 model = fit_calibration([rows[i] for i in train] + extra, [labels[i] for i in train] + extra_labels,
                                         0.9, threshold_rows=[True] * len(train) + [False] * len(extra),
-                                        out_of_fold=out_of_fold)
+                                        out_of_fold=out_of_fold, features=features)
                 for i in held:
                     refused = model.probability(rows[i]) < model.threshold
                     t = tally[rule]
                     t[0 if labels[i] else 2] += refused
                     t[1 if labels[i] else 3] += 1
-    print("| rule | held-out false refusals | held-out refusal recall | cost |\n|---|---:|---:|---:|")
-    for rule, (false, answerable, caught, unanswerable) in tally.items():
-        fr, rr = false / answerable, caught / unanswerable
-        print(f"| {rule} | {fr:.3f} | {rr:.3f} | {fr / 0.025 + (1 - rr) / 0.1:.2f} |")
+    return {rule: (false / answerable, caught / unanswerable)
+            for rule, (false, answerable, caught, unanswerable) in tally.items()}
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ _EXPORTS: dict[str, str] = {
     "write_report": "rag.eval.gold", "select_split": "rag.eval.gold", "GoldQuestion": "rag.eval.gold",
     "judge_answer": "rag.eval.gold", "summarize_results": "rag.eval.gold",
     "run_beir_answers": "rag.eval.beir_answers", "calibrate": "rag.eval.calibrate",
-    "calibration_rows": "rag.eval.calibrate", "fit_calibration": "rag.calibration",
+    "calibration_rows": "rag.eval.calibrate", "fit_calibration": "rag.calibration", "FEATURES": "rag.calibration",
     "load_calibration": "rag.calibration", "Calibration": "rag.calibration", "load_answer_questions": "rag.eval.beir_answers",
     "load_beir": "rag.eval.beir", "run_beir": "rag.eval.beir",
     "beir_document": "rag.eval.beir", "rank_to_depth": "rag.eval.beir", "BEIR_MODES": "rag.eval.beir",

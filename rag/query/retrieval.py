@@ -64,6 +64,8 @@ def search(index: Index, query: str, k: int | None = None, mode: Mode | None = N
     k = k or settings.k
     mode = mode or settings.mode
     allowed = allowed_documents(index.documents, where)
+    if allowed is not None and len(allowed) == len(index.documents):
+        allowed = None  # a filter that keeps everything ("not after today") costs nothing
     ranked = chunk_scores(index, query, mode, max(settings.candidates, k * 4), query_vector, allowed)
     passages: list[Passage] = []
     seen_groups: dict[int, Passage] = {}

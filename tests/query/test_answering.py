@@ -106,10 +106,11 @@ def test_empty_question_is_an_input_error(index):
         ask(index, "   ")
 
 
-# Regression guards on the held-out test split, set below the figures measured when the split was
-# introduced (hit@1 0.810, refusal recall 0.357, false refusals 0.071; eval/README.md). The issue's
-# targets (0.95 / 0.90 / 0.025) are not met by the extractive stage on this split.
-TEST_FLOORS = {"--min-hit1": 0.76, "--min-refusal-recall": 0.28, "--max-false-refusal": 0.10}
+# Regression guards on the held-out test split, set below the figures last measured (hit@1 0.762,
+# refusal recall 0.643, false refusals 0.071 with the refusal model refitted on the enlarged dev set;
+# eval/README.md) with the margins they had before: two questions for hit@1, one for the others.
+# The targets (0.95 / 0.90 / 0.025) are not met by the extractive stage on this split.
+TEST_FLOORS = {"--min-hit1": 0.71, "--min-refusal-recall": 0.57, "--max-false-refusal": 0.10}
 
 
 def test_gold_set_quality_floor(index):
