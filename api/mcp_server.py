@@ -119,12 +119,13 @@ def build_mcp(current: Callable[[], Index]) -> MCPServer:
 
     @server.tool(name="ask")
     def ask_tool(question: str, mode: Mode | None = None, filter: FilterIn | None = None,
-                 answer: Style | None = None) -> AskResult:
+                 answer: Style | None = None, as_of: str | None = None) -> AskResult:
         """A cited answer (every sentence with a verified span) or a refusal (`abstained`).
         `answer: "generated"` has the configured model write it, each sentence verified against
-        its quote (extractive, with `fallback`, when that fails)."""
+        its quote (extractive, with `fallback`, when that fails). `as_of` (YYYY-MM-DD): the day
+        the question is asked; later documents are left out, the days before it come first."""
         index = current()
-        result = ask(index, question, None, mode, as_filter(filter), answer)
+        result = ask(index, question, None, mode, as_filter(filter), answer, as_of)
         return AskResult(question=result.question, answer=result.answer, abstained=result.abstained,
                          style=result.style, dropped=result.dropped, fallback=result.fallback,
                          citations=[Cited(**span(index, c.doc_id, c.start, c.end, c.quote, page=c.page,

@@ -59,7 +59,7 @@ def completions_route(body: CompletionBody, index: IndexDep, request: Request):
     annotations and the extension fields)."""
     turns = [o.Turn(role=m.role, content=m.text) for m in body.messages if m.role in ("user", "assistant")]
     rewritten = rewrite_question(turns, index.settings.api.max_question_chars)
-    answer = ask(index, rewritten, body.k, body.mode, as_filter(body.filter), body.answer)
+    answer = ask(index, rewritten, body.k, body.mode, as_filter(body.filter), body.answer, body.as_of)
     completion = to_completion(answer, index, body, rewritten, str(request.base_url))
     if not body.stream:
         return completion

@@ -64,9 +64,9 @@ def chat_route(body: ChatBody, index: IndexDep):
     rewritten = rewrite_question(body.messages, index.settings.api.max_question_chars)
     where = s.as_filter(body.filter)
     if not body.stream:
-        answer = ask(index, rewritten, body.k, body.mode, where, body.answer)
+        answer = ask(index, rewritten, body.k, body.mode, where, body.answer, body.as_of)
         return chat_reply(answer, body.messages[-1].content, rewritten)
-    events = ask_stream(index, rewritten, body.k, body.mode, where, body.answer)
+    events = ask_stream(index, rewritten, body.k, body.mode, where, body.answer, body.as_of)
     return StreamingResponse(chat_events(events, body.messages[-1].content, rewritten),
                              media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -48,6 +48,9 @@ def as_filter(given: FilterIn | None) -> DocFilter | None:
 
 FILTER_FIELD = Field(None, description="restrict to matching documents: doc_ids, source_prefix, "
                      "date_from, date_to, author, outlet")
+AS_OF_FIELD = Field(None, description="the day the question is asked (YYYY-MM-DD): documents dated "
+                    "later are left out, those of the days just before it (settings "
+                    "retrieval.recent_days) are searched first")
 ANSWER_FIELD = Field(None, description="'extractive' (quoted sentences) or 'generated' (a model's "
                      "sentences, each verified against a verbatim quote; extractive with `fallback` "
                      "when that fails). Default: settings generator.default_style")
@@ -60,9 +63,7 @@ class AskRequest(Request):
     mode: Mode | None = Field(None, description="retrieval mode (default: settings retrieval.mode)")
     filter: FilterIn | None = FILTER_FIELD
     answer: Style | None = ANSWER_FIELD
-    as_of: str | None = Field(None, description="the day the question is asked (YYYY-MM-DD): documents "
-                              "dated later are left out, those of the days just before it "
-                              "(settings retrieval.recent_days) are searched first")
+    as_of: str | None = AS_OF_FIELD
 
     @field_validator("question")
     @classmethod
@@ -103,6 +104,7 @@ class ChatRequest(Request):
     mode: Mode | None = None
     filter: FilterIn | None = FILTER_FIELD
     answer: Style | None = ANSWER_FIELD
+    as_of: str | None = AS_OF_FIELD
 
     @field_validator("messages")
     @classmethod

@@ -14,22 +14,25 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from rag.index.reader import Index
-from rag.query.answering import ask
+from rag.query.answering import ask, dated_filters
 from rag.query.filters import DocFilter
 from rag.query.generation import FinalAnswer, GenerationEvent, stream_generated
 from rag.query.retrieval import search, validate_query
-from rag.types import Mode, Style
+from rag.types import Mode, Passage, Style
 
 
 def ask_stream(index: Index, question: str, k: int | None = None, mode: Mode | None = None,
-               where: DocFilter | None = None, style: Style | None = None) -> Iterator[GenerationEvent]:
+               where: DocFilter | None = None, style: Style | None = None,
+               as_of: str | None = None) -> Iterator[GenerationEvent]:
     """`ask` as events: verified sentences as they come (generated style), then `FinalAnswer`.
 
     The question is checked, retrieved and answered extractively before this returns, so a bad
     request raises here (a route can still answer 422) rather than in the middle of a stream."""
     question = validate_query(question)
-    extractive = ask(index, question, k, mode, where, style="extractive")
+    extractive = ask(index, question, k, mode, where, style="extractive", as_of=as_of)
     if (style or index.settings.generator.default_style) != "generated":
         return iter([FinalAnswer(extractive)])
-    passages = search(index, question, k or index.settings.answer.passages, mode, where=where)
+    passages: list[Passage] = []
+    for scope in [where] if as_of is None else dated_filters(where, as_of, index.settings.retrieval.recent_days):
+        passages = passages or search(index, question, k or index.settings.answer.passages, mode, where=scope)
     return stream_generated(index, question, passages, extractive)

@@ -103,5 +103,8 @@ def test_http_routes_take_the_filter(server):
     assert unknown.status_code == 422
     dated = httpx.post(f"{server.url}/ask", json={"question": QUESTION, "as_of": "2023-12-01"}, timeout=60).json()
     assert dated["citations"] and "000_fa0abe1aae40eff2" not in {c["doc_id"] for c in dated["citations"]}
+    chat = httpx.post(f"{server.url}/chat", json={"messages": [{"role": "user", "content": QUESTION}],
+                                                  "as_of": "2023-12-01"}, timeout=60).json()
+    assert chat["citations"] and "000_fa0abe1aae40eff2" not in {c["doc_id"] for c in chat["citations"]}
     late = httpx.post(f"{server.url}/ask", json={"question": QUESTION, "as_of": "2023-12-32"}, timeout=60)
     assert late.status_code == 422 and "YYYY-MM-DD" in late.json()["error"]["message"]
