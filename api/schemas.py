@@ -48,9 +48,10 @@ def as_filter(given: FilterIn | None) -> DocFilter | None:
 
 FILTER_FIELD = Field(None, description="restrict to matching documents: doc_ids, source_prefix, "
                      "date_from, date_to, author, outlet")
-AS_OF_FIELD = Field(None, description="the day the question is asked (YYYY-MM-DD): documents dated "
-                    "later are left out, those of the days just before it (settings "
-                    "retrieval.recent_days) are searched first")
+AS_OF_FIELD = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$",
+                    description="the day the question is asked (YYYY-MM-DD): documents dated later "
+                    "are left out; those dated that day or in the settings retrieval.recent_days "
+                    "days before it are searched first")
 ANSWER_FIELD = Field(None, description="'extractive' (quoted sentences) or 'generated' (a model's "
                      "sentences, each verified against a verbatim quote; extractive with `fallback` "
                      "when that fails). Default: settings generator.default_style")

@@ -57,7 +57,8 @@ def seeds_dev_questions():
 
 def prepared(index, questions):
     """(question, vector, names vector, passages) per question: the part no weight changes (a
-    question asked as of a day searches its recent documents when they give any passage)."""
+    question asked as of a day searches its recent documents when they give any passage: with
+    refusal off, as the grid runs, that is the scope `ask` answers from)."""
     out = []
     for item in questions:
         names = question_names(item.question)

@@ -145,8 +145,8 @@ def ask(
                                            "(extractive, labelled, when that fails)")] = False,
     as_of: Annotated[str | None, typer.Option("--as-of", metavar="YYYY-MM-DD", help="the day the "
                                               "question is asked: documents dated later are left out, "
-                                              "those of the RAG_RETRIEVAL__RECENT_DAYS (7) days before "
-                                              "it come first")] = None,
+                                              "those dated that day or in the RAG_RETRIEVAL__RECENT_DAYS "
+                                              "(7) days before it come first")] = None,
 ) -> None:
     """Answer a question with cited sentences, or say the documents do not answer it.
 

@@ -140,7 +140,7 @@ class RetrievalSettings(Section):
     keyword_weight: float = Field(1.0, ge=0)
     recent_days: int = Field(
         7, ge=0, le=3650, description="a question asked as of a day first searches the documents "
-        "dated in this many days before it, then all not published later (0: only the latter)"
+        "dated that day or this many days before it, then all not dated later (0: only the latter)"
     )
     bm25_k1: float = Field(1.2, gt=0, description="BM25 term-frequency saturation (index setting)")
     bm25_b: float = Field(0.75, ge=0, le=1, description="BM25 length normalization (index setting)")

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from rag.calibration import FEATURES, FILENAME, Calibration, fit
 from rag.eval.gold import GoldQuestion
 from rag.index.reader import Index
 from rag.query.answering import question_features, reset_calibration
-from rag.calibration import FEATURES, FILENAME, Calibration, fit
 
 Row = dict[str, float]
 

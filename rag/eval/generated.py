@@ -22,21 +22,22 @@ from collections.abc import Sequence
 from typing import Any
 
 from rag.index.reader import Index
+from rag.query.answering import extractive
 from rag.query.generation import generation_counts, shown_sentences
-from rag.query.retrieval import search
 from rag.query.verify import verify_sentence
 from rag.types import Answer, Citation, Passage
 
 FIELDS = ("style", "kept", "dropped", "fallback", "refused", "supported")
 
 
-def generated_record(index: Index, question: str, answer: Answer) -> dict[str, Any]:
-    """The generation figures of one answer asked in generated style (see the module docstring)."""
+def generated_record(index: Index, question: str, answer: Answer, as_of: str | None = None) -> dict[str, Any]:
+    """The generation figures of one answer asked in generated style (see the module docstring);
+    its citations are judged against the passages `ask` drew on (asked `as_of` that day)."""
     counts = generation_counts(answer)
     shown = shown_sentences(answer)
     supported = 0
     if shown:
-        passages = search(index, question, index.settings.answer.passages)
+        _, passages = extractive(index, question, as_of=as_of)
         by_n = {c.n: c for c in answer.citations}
         supported = sum(sentence_supported(index, passages, sentence, by_n.get(n)) for sentence, n in shown)
     return {**counts, "supported": supported}

@@ -44,7 +44,8 @@ class GoldQuestion(BaseModel):
     answer_index: list[int] = Field(default_factory=list, description="the correct choices")
     split: Literal["dev", "test"] | None = None
     kind: str | None = Field(None, description="free-form label for reports (list, paraphrase, ...)")
-    as_of: str | None = Field(None, description="the day it was asked (YYYY-MM-DD): recent documents first")
+    as_of: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$",
+                              description="the day it was asked (YYYY-MM-DD): recent documents first")
 
 
 class QuestionResult(BaseModel):
@@ -139,7 +140,7 @@ def run_gold(index: Index, questions: list[GoldQuestion],
         answer = ask(index, item.question, style=style, as_of=item.as_of)
         result = judge(item, answer, (time.perf_counter() - started) * 1000)
         if generated:
-            result = result.model_copy(update=generated_record(index, item.question, answer))
+            result = result.model_copy(update=generated_record(index, item.question, answer, item.as_of))
         results.append(result)
         if progress:
             progress(result)

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.index.reader import Index
 from rag.calibration import Calibration, load_calibration
+from rag.index.reader import Index
 from rag.query.citations import cite, display_text, verified
 from rag.query.filters import DocFilter, recent, until
 from rag.query.generation import generate_answer
@@ -56,8 +56,8 @@ CALENDAR = (r"\b(january|february|march|april|may|june|july|august|september|oct
 ANSWER_TYPES = {
     "date": re.compile(CALENDAR, re.IGNORECASE),
     "when": re.compile(TEMPORAL, re.IGNORECASE),
-    "how many": re.compile(rf"\d|{NUMBER_WORDS}", re.IGNORECASE),
-    "how much": re.compile(rf"\d|\$|{NUMBER_WORDS}", re.IGNORECASE),
+    "how many": re.compile(rf"\d+(?:[.,]\d+)*|{NUMBER_WORDS}", re.IGNORECASE),
+    "how much": re.compile(rf"\d+(?:[.,]\d+)*|\$|{NUMBER_WORDS}", re.IGNORECASE),
 }
 CAPITALIZED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z]+")
 QUESTION_MARK = re.compile(r"\?[\s\"'”’)]*$")
@@ -87,9 +87,19 @@ def ask(index: Index, question: str, k: int | None = None, mode: Mode | None = N
     is computed first either way, as the fallback.
 
     With `as_of` (the day the question is asked, YYYY-MM-DD) documents dated later are left out,
-    and the documents of the `retrieval.recent_days` before it are searched first: "who won this
+    and those dated that day or in the `retrieval.recent_days` before it are searched first: "who won this
     week?" should not be answered from a story of years ago. When they give no answer, the
     question is asked again over everything up to that day."""
+    answer, passages = extractive(index, question, k, mode, where, as_of)
+    if (style or index.settings.generator.default_style) == "generated":
+        return generate_answer(index, question, passages, answer)
+    return answer
+
+
+def extractive(index: Index, question: str, k: int | None = None, mode: Mode | None = None,
+               where: DocFilter | None = None, as_of: str | None = None) -> tuple[Answer, list[Passage]]:
+    """The extractive answer and the passages it was drawn from: the one retrieval every answer
+    style, the streamed one and the evaluation share (with `as_of`, the scope that answered)."""
     question = validate_query(question)
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -109,9 +119,7 @@ def ask(index: Index, question: str, k: int | None = None, mode: Mode | None = N
             break
     timings["total_ms"] = _ms(started)
     answer.timings_ms = timings
-    if (style or index.settings.generator.default_style) == "generated":
-        return generate_answer(index, question, passages, answer)
-    return answer
+    return answer, passages
 
 
 def dated_filters(where: DocFilter | None, as_of: str, days: int) -> list[DocFilter]:
@@ -172,8 +180,8 @@ def score_units(index: Index, question: str, vector: np.ndarray,
 
 def answer_type(question: str) -> str | None:
     """The kind of answer a question asks for: 'date' (a calendar day, not "this week"), 'when',
-    'how many' (also "how old"), 'how much', 'who' (also "what is the name"), 'where' or 'which'
-    (a name). Read from its last sentence, where quiz-style questions put the ask."""
+    'how many' (also "how old"), 'how much', 'who', 'where' or 'which' (a name; also "what is
+    the name"). Read from its last sentence, where quiz-style questions put the ask."""
     lowered = question.lower()
     for kind in ("how many", "how much"):
         if kind in lowered:
@@ -186,7 +194,7 @@ def answer_type(question: str) -> str | None:
     if re.search(rf"{ASK_START}(how soon|(?:what|which) (year|month))\b", last):
         return "when"
     if re.search(rf"{ASK_START}what(?: is|'s| was)? the name\b", last):
-        return "who"
+        return "which"
     first = re.search(rf"{ASK_START}(when|who|where|which)\b", last)
     return first.group(1) if first else None
 
@@ -196,8 +204,9 @@ def satisfies(kind: str | None, question: str, sentence: str, new: bool = False)
     with `new`, one the question does not already state ("between seventeen and seventy" does not
     answer "how many people between seventeen and seventy")."""
     if kind in ANSWER_TYPES:
-        lowered = question.lower()
-        return any(not new or m.group(0).lower() not in lowered for m in ANSWER_TYPES[kind].finditer(sentence))
+        stated = set(re.findall(r"\w+", question.lower()))
+        return any(not new or not set(re.findall(r"\w+", m.group(0).lower())) <= stated
+                   for m in ANSWER_TYPES[kind].finditer(sentence))
     asked = {w.lower() for w in re.findall(r"[A-Za-z]+", question)}
     if kind == "who":
         return any(any(w.lower() not in asked for w in re.findall(r"[A-Za-z]+", name))
@@ -253,14 +262,10 @@ def missing_idf(index: Index, question: str, text: str) -> float:
 
 
 def question_features(index: Index, question: str, as_of: str | None = None) -> dict[str, float] | None:
-    """The calibration features for `question`, as `ask` computes them (for fitting); asked
-    `as_of` a day, from its recent documents when they give any passage, else from all earlier."""
-    question = validate_query(question)
+    """The calibration features for `question` over the passages `ask` answers from (for fitting)."""
+    _, passages = extractive(index, question, as_of=as_of)
     names = question_names(question)
     vectors = index.embedder.encode_queries([question, names] if names else [question])
-    passages: list[Passage] = []
-    for scope in [None] if as_of is None else dated_filters(None, as_of, index.settings.retrieval.recent_days):
-        passages = passages or search(index, question, index.settings.answer.passages, None, vectors[0], scope)
     candidates = score_units(index, question, vectors[0], passages)
     return features(index, question, candidates, vectors[1] if names else None)
 

@@ -24,6 +24,7 @@ from rag.errors import InputError
 from rag.types import Document
 
 ISO_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class DocFilter(BaseModel):
@@ -39,12 +40,17 @@ class DocFilter(BaseModel):
     outlet: str | None = Field(None, description="case-insensitive substring of the outlet")
     not_after: str | None = Field(None, description="ISO date: no document dated later (undated ones stay)")
 
-    @field_validator("date_from", "date_to", "not_after")
+    @field_validator("date_from", "date_to")
     @classmethod
     def _iso(cls, value: str | None) -> str | None:
         if value is not None and not ISO_DATE.match(value.strip()):
             raise ValueError(f"{value!r} is not an ISO date; use YYYY, YYYY-MM or YYYY-MM-DD")
         return value.strip() if value else value
+
+    @field_validator("not_after")
+    @classmethod
+    def _iso_day(cls, value: str | None) -> str | None:
+        return None if value is None else _day(value)
 
     @property
     def empty(self) -> bool:
@@ -58,17 +64,27 @@ class DocFilter(BaseModel):
             return False
         if (self.date_from or self.date_to) and not _in_range(doc.date, self.date_from, self.date_to):
             return False
-        if self.not_after and doc.date and doc.date[:10] > self.not_after:
+        if self.not_after and (period := _period(doc.date)) and period[0] > self.not_after:
             return False
         return _contains(doc.author, self.author) and _contains(doc.outlet, self.outlet)
 
 
 def _in_range(date: str | None, start: str | None, end: str | None) -> bool:
-    if not date:
+    """Whether the whole period of `date` (a day, month or year) lies in [start, end]."""
+    period = _period(date)
+    if period is None:
         return False
-    day = date[:10]
     # "2023" as an upper bound means the whole year: compare only as many characters as given
-    return (start is None or day >= start) and (end is None or day[:len(end)] <= end)
+    return (start is None or period[0] >= start) and (end is None or period[1][:len(end)] <= end)
+
+
+def _period(date: str | None) -> tuple[str, str] | None:
+    """(first day, last day) of an ISO date, month or year ("2023-12" -> 2023-12-01, 2023-12-31);
+    None for no date or one that is not ISO (such a document counts as undated)."""
+    day = (date or "")[:10]
+    if not ISO_DATE.match(day):
+        return None
+    return day + "-01-01"[len(day) - 4:], day + "-12-31"[len(day) - 4:]
 
 
 def _contains(value: str | None, wanted: str | None) -> bool:
@@ -106,7 +122,8 @@ def parse_filter(**conditions: object) -> DocFilter | None:
 
 
 def recent(where: DocFilter | None, as_of: str, days: int) -> DocFilter:
-    """`where` narrowed to documents dated in the `days` days up to `as_of` (inclusive)."""
+    """`where` narrowed to documents dated `as_of` or in the `days` days before it (a document
+    dated only by month or year is never recent: its period is not inside the window)."""
     end = date.fromisoformat(_day(as_of))
     start = str(end - timedelta(days=days))
     base = where or DocFilter()
@@ -115,7 +132,8 @@ def recent(where: DocFilter | None, as_of: str, days: int) -> DocFilter:
 
 
 def until(where: DocFilter | None, as_of: str) -> DocFilter:
-    """`where` without the documents dated after `as_of` (undated documents stay)."""
+    """`where` without the documents dated after `as_of` (undated documents, and those whose month
+    or year has begun by then, stay)."""
     base = where or DocFilter()
     return base.model_copy(update={"not_after": min(filter(None, [base.not_after, _day(as_of)]))})
 
@@ -126,8 +144,10 @@ def _earlier_end(given: str | None, day: str) -> str:
 
 
 def _day(as_of: str) -> str:
-    """`as_of` as YYYY-MM-DD; an InputError unless it is a full ISO day."""
+    """`as_of` as YYYY-MM-DD; an InputError unless it is exactly a valid ISO day."""
     try:
-        return date.fromisoformat(as_of.strip()[:10]).isoformat()
+        if not ISO_DAY.match(as_of.strip()):
+            raise ValueError
+        return date.fromisoformat(as_of.strip()).isoformat()
     except ValueError:
         raise InputError(f"as_of {as_of!r} is not a day; write it as YYYY-MM-DD") from None

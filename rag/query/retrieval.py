@@ -78,7 +78,7 @@ def search(index: Index, query: str, k: int | None = None, mode: Mode | None = N
         doc = index.documents[chunk.doc_id]
         passage = Passage(chunk=chunk, title=doc.display_title, source=doc.source, score=score,
                           dense_score=dense, keyword_score=keyword, rank=len(passages) + 1,
-                          also_in=_also_in(index, chunk.group, chunk.doc_id))
+                          also_in=_also_in(index, chunk.group, chunk.doc_id, allowed))
         passages.append(passage)
         if chunk.group >= 0:
             seen_groups[chunk.group] = passage
@@ -98,10 +98,12 @@ def _preferred_member(index: Index, group: int, hit: int, allowed: set[str] | No
     return canonical
 
 
-def _also_in(index: Index, group: int, doc_id: str) -> list[str]:
+def _also_in(index: Index, group: int, doc_id: str, allowed: set[str] | None = None) -> list[str]:
+    """The other documents holding this passage's text (only those the filter allows)."""
     if group < 0:
         return []
-    return sorted({index.chunks[i].doc_id for i in index.group_members[group]} - {doc_id})
+    copies = {index.chunks[i].doc_id for i in index.group_members[group]} - {doc_id}
+    return sorted(copies if allowed is None else copies & allowed)
 
 
 def validate_query(query: str) -> str:

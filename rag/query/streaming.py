@@ -5,8 +5,8 @@ model writes, then one `FinalAnswer` with the same `Answer` that `ask` returns. 
 is a single `FinalAnswer`. The chat route turns these into server-sent events.
 
 It sits above `answering` (which dispatches non-streamed generated answers to `generation`) and
-retrieves the passages for the model with the same call `ask` makes: a few milliseconds, spent
-only in generated style.
+takes the extractive answer and its passages from the same call `ask` makes
+(`answering.extractive`), so the model writes from the passages `ask` would give it.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from rag.index.reader import Index
-from rag.query.answering import ask, dated_filters
+from rag.query.answering import extractive
 from rag.query.filters import DocFilter
 from rag.query.generation import FinalAnswer, GenerationEvent, stream_generated
-from rag.query.retrieval import search, validate_query
-from rag.types import Mode, Passage, Style
+from rag.query.retrieval import validate_query
+from rag.types import Mode, Style
 
 
 def ask_stream(index: Index, question: str, k: int | None = None, mode: Mode | None = None,
@@ -29,10 +29,7 @@ def ask_stream(index: Index, question: str, k: int | None = None, mode: Mode | N
     The question is checked, retrieved and answered extractively before this returns, so a bad
     request raises here (a route can still answer 422) rather than in the middle of a stream."""
     question = validate_query(question)
-    extractive = ask(index, question, k, mode, where, style="extractive", as_of=as_of)
+    answer, passages = extractive(index, question, k, mode, where, as_of)
     if (style or index.settings.generator.default_style) != "generated":
-        return iter([FinalAnswer(extractive)])
-    passages: list[Passage] = []
-    for scope in [where] if as_of is None else dated_filters(where, as_of, index.settings.retrieval.recent_days):
-        passages = passages or search(index, question, k or index.settings.answer.passages, mode, where=scope)
-    return stream_generated(index, question, passages, extractive)
+        return iter([FinalAnswer(answer)])
+    return stream_generated(index, question, passages, answer)

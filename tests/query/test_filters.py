@@ -64,6 +64,17 @@ def test_answers_cite_only_allowed_documents(seeds_loaded):
     assert nothing.abstained and nothing.citations == []
 
 
+def test_as_of_changes_which_documents_answer(seeds_loaded):
+    """The same question cites other articles asked on 2023-12-01 (only 001_ lies in that week;
+    000_, dated 2023-12-04, is left out even as a copy in `also_in`)."""
+    plain = {c.doc_id for c in ask(seeds_loaded, QUESTION).citations}
+    assert plain and "001_ba8a69dfa45ae580" not in plain
+    dated = ask(seeds_loaded, QUESTION, as_of="2023-12-01")
+    assert {c.doc_id for c in dated.citations} == {"001_ba8a69dfa45ae580"}
+    generals = ask(seeds_loaded, "Who are the two generals driving the peace talks?", as_of="2023-12-01")
+    assert generals.citations and all("000_fa0abe1aae40eff2" not in c.also_in for c in generals.citations)
+
+
 def test_parse_filter_drops_empty_values_and_names_bad_ones():
     assert parse_filter(author=None, doc_ids=[]) is None
     assert parse_filter(author="x") == DocFilter(author="x")
@@ -81,11 +92,11 @@ def test_cli_flags(seeds_index):
     bad = subprocess.run([sys.executable, "-m", "rag.cli", "ask", QUESTION, "--date-to", "soon"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert bad.returncode == 1 and "date_to" in bad.stderr
-    dated = subprocess.run([sys.executable, "-m", "rag.cli", "ask", QUESTION, "--json", "--as-of", "2023-12-01"],
+    dated = subprocess.run([sys.executable, "-m", "rag.cli", "ask", QUESTION, "--json",
+                            "--as-of", "2023-12-01"],
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert dated.returncode == 0, dated.stderr
-    cited = {c["doc_id"] for c in json.loads(dated.stdout)["citations"]}
-    assert cited and "000_fa0abe1aae40eff2" not in cited  # published after the day asked
+    assert {c["doc_id"] for c in json.loads(dated.stdout)["citations"]} == {"001_ba8a69dfa45ae580"}
 
 
 def test_http_routes_take_the_filter(server):
@@ -101,10 +112,11 @@ def test_http_routes_take_the_filter(server):
     unknown = httpx.post(f"{server.url}/ask", json={"question": QUESTION, "filter": {"color": "x"}},
                          timeout=60)
     assert unknown.status_code == 422
-    dated = httpx.post(f"{server.url}/ask", json={"question": QUESTION, "as_of": "2023-12-01"}, timeout=60).json()
-    assert dated["citations"] and "000_fa0abe1aae40eff2" not in {c["doc_id"] for c in dated["citations"]}
+    dated = httpx.post(f"{server.url}/ask", json={"question": QUESTION, "as_of": "2023-12-01"},
+                       timeout=60).json()
+    assert {c["doc_id"] for c in dated["citations"]} == {"001_ba8a69dfa45ae580"}
     chat = httpx.post(f"{server.url}/chat", json={"messages": [{"role": "user", "content": QUESTION}],
                                                   "as_of": "2023-12-01"}, timeout=60).json()
-    assert chat["citations"] and "000_fa0abe1aae40eff2" not in {c["doc_id"] for c in chat["citations"]}
+    assert {c["doc_id"] for c in chat["citations"]} == {"001_ba8a69dfa45ae580"}
     late = httpx.post(f"{server.url}/ask", json={"question": QUESTION, "as_of": "2023-12-32"}, timeout=60)
     assert late.status_code == 422 and "YYYY-MM-DD" in late.json()["error"]["message"]

@@ -8,8 +8,9 @@ import hashlib
 
 import pytest
 
-from rag import DocFilter, Document, InputError, ask, build_from_documents, load_settings, open_index
+from rag import Answer, DocFilter, Document, InputError, ask, build_from_documents, load_settings, open_index
 from rag.eval.beir import beir_document, published
+from rag.query import answering
 from rag.query.filters import recent, until
 
 STORIES = {
@@ -63,17 +64,37 @@ def test_an_empty_recent_window_falls_back_to_everything_earlier(dated):
 
 
 def test_without_as_of_every_document_may_answer(dated):
-    answers = {d for q in (QUESTION, "Who became mayor after Tomas Vik resigned?") for d in cited(ask(dated, q))}
+    questions = (QUESTION, "Who became mayor after Tomas Vik resigned?")
+    answers = {d for q in questions for d in cited(ask(dated, q))}
     assert "brindle-later" in answers
 
 
-def test_recent_days_zero_only_drops_later_documents(dated):
+def test_recent_days_zero_searches_everything_earlier_at_once(dated):
+    """With the window the 2022 story answers; without it the 2019 story, the better match."""
+    question = "What did the new mayor promise to repair before winter?"
+    assert cited(ask(dated, question, as_of="2022-06-16")) == {"brindle-2022"}
     dated.settings.retrieval.recent_days = 0
     try:
-        answer = ask(dated, "Who was elected mayor after Tomas Vik resigned?", as_of="2022-07-19")
-        assert "brindle-later" not in cited(answer)
+        assert "brindle-2019" in cited(ask(dated, question, as_of="2022-06-16"))
     finally:
         dated.settings.retrieval.recent_days = 7
+
+
+def test_a_refusal_in_the_window_falls_back_to_everything_earlier(dated, monkeypatch):
+    """Logic around the answer stage: when the window's passages give only a refusal, the
+    question is asked again over all earlier documents (the refusal is forced with a wrapper)."""
+    real = answering.answer_from
+
+    def refuse_recent(index, question, vector, names_vector, passages):
+        if {p.chunk.doc_id for p in passages} == {"brindle-2022"}:  # the window's only document
+            return Answer(question=question, answer=answering.REFUSAL, abstained=True)
+        return real(index, question, vector, names_vector, passages)
+
+    monkeypatch.setattr(answering, "answer_from", refuse_recent)
+    answer, passages = answering.extractive(dated, QUESTION, as_of="2022-06-16")
+    assert not answer.abstained and answer.citations
+    assert "brindle-2019" in {p.chunk.doc_id for p in passages}  # drawn from the wider scope
+    assert "brindle-later" not in cited(answer)
 
 
 def test_recent_narrows_a_given_filter_and_until_keeps_undated_documents():
@@ -87,6 +108,19 @@ def test_recent_narrows_a_given_filter_and_until_keeps_undated_documents():
     docs = [Document(doc_id=d, source=d, text="x", date=day) for d, day in
             [("old", "2021-12-31"), ("new", "2022-06-17"), ("none", None)]]
     assert [d.doc_id for d in docs if until(None, "2022-06-16").matches(d)] == ["old", "none"]
+
+
+def test_dates_of_a_month_or_year_and_free_text_dates():
+    """A month or year lies in a range only when all of it does; not-ISO dates count as undated."""
+    docs = [Document(doc_id=day or "none", source="x", text="x", date=day) for day in
+            ["2022-06", "2022", "June 2022", "2022-07", "2022-06-10", None]]
+    kept = [d.doc_id for d in docs if until(None, "2022-06-16").matches(d)]
+    assert kept == ["2022-06", "2022", "June 2022", "2022-06-10", "none"]
+    assert [d.doc_id for d in docs if recent(None, "2022-06-16", 7).matches(d)] == ["2022-06-10"]
+    in_2022 = [d.doc_id for d in docs if DocFilter(date_to="2022").matches(d)]
+    assert in_2022 == ["2022-06", "2022", "2022-07", "2022-06-10"]
+    with pytest.raises(InputError, match="YYYY-MM-DD"):
+        DocFilter(not_after="2023")
 
 
 def test_a_bad_as_of_is_a_clear_input_error(dated):
