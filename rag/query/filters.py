@@ -14,6 +14,7 @@ substrings ("hersh" matches "Seymour Hersh").
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import date, timedelta
 
@@ -78,6 +79,7 @@ def _in_range(date: str | None, start: str | None, end: str | None) -> bool:
     return (start is None or period[0] >= start) and (end is None or period[1][:len(end)] <= end)
 
 
+@functools.lru_cache(maxsize=8192)
 def _period(date: str | None) -> tuple[str, str] | None:
     """(first day, last day) of an ISO date, month or year ("2023-12" -> 2023-12-01, 2023-12-31);
     None for no date or one that is not ISO (such a document counts as undated)."""

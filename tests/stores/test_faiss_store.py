@@ -76,3 +76,17 @@ def test_openblas_core_follows_the_instruction_sets(monkeypatch):
     assert faiss_store._openblas_core({"sse4_2"}) is None
     monkeypatch.setattr(faiss_store.platform, "machine", lambda: "aarch64")
     assert faiss_store._openblas_core(avx512) is None
+
+
+def test_a_document_filter_sees_rows_added_and_deleted_after_it_was_first_used(tmp_path):
+    """The per-document row lists behind `doc_ids` filters follow every add and delete."""
+    vectors = clustered(20, 3)
+    store = FaissStore.create(VectorSettings(faiss_kind="flat"), tmp_path, 32, len(vectors))
+    store.add(np.arange(20), vectors[:20], ["a"] * 20)
+    assert sorted(store.search(vectors[0], 50, doc_ids=["a"])[0].tolist()) == list(range(20))
+    assert len(store.search(vectors[0], 50, doc_ids=["b"])[0]) == 0
+    store.add(np.arange(20, 60), vectors[20:], ["b"] * 40)
+    assert sorted(store.search(vectors[30], 50, doc_ids=["b"])[0].tolist()) == list(range(20, 60))
+    store.delete_documents(["a"])
+    store.add(np.arange(60, 80), vectors[:20], ["a"] * 20)
+    assert sorted(store.search(vectors[0], 50, doc_ids=["a"])[0].tolist()) == list(range(60, 80))
