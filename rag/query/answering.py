@@ -10,8 +10,10 @@ is asked for. The best unit comes first, then close runners-up, each followed by
 
 Whether to answer at all is a probability (`rag.calibration`): a logistic model over the
 best unit's features (score, cosine, lexical share, focus on more than the question's names,
-names the corpus never mentions, new terms), fitted on dev questions. Below its threshold the
-answer is a refusal with no citations.
+names the corpus never mentions, new terms, whether it lacks the asked type of answer, the IDF of
+the rarest question term it lacks), fitted on dev questions. Below its threshold the answer is a
+refusal with no citations. Asked as of a day (`ask(..., as_of=)`), the question first meets that
+day's recent documents, then everything earlier (`extractive`).
 
 Every citation is checked before it is returned (`rag.query.citations`): it must lie inside a
 retrieved passage and its quote must equal the document text at its offsets.
@@ -87,9 +89,9 @@ def ask(index: Index, question: str, k: int | None = None, mode: Mode | None = N
     is computed first either way, as the fallback.
 
     With `as_of` (the day the question is asked, YYYY-MM-DD) documents dated later are left out,
-    and those dated that day or in the `retrieval.recent_days` before it are searched first: "who won this
-    week?" should not be answered from a story of years ago. When they give no answer, the
-    question is asked again over everything up to that day."""
+    and those dated that day or in the `retrieval.recent_days` days before it are searched first:
+    "who won this week?" should not be answered from a story of years ago. When they give no
+    answer, the question is asked again over everything up to that day."""
     answer, passages = extractive(index, question, k, mode, where, as_of)
     if (style or index.settings.generator.default_style) == "generated":
         return generate_answer(index, question, passages, answer)
@@ -123,8 +125,8 @@ def extractive(index: Index, question: str, k: int | None = None, mode: Mode | N
 
 
 def dated_filters(where: DocFilter | None, as_of: str, days: int) -> list[DocFilter]:
-    """The scopes a question asked on `as_of` tries in turn: its last `days` days, then all
-    documents not dated later (only the latter when `days` is 0)."""
+    """The scopes a question asked on `as_of` tries in turn: that day and the `days` days before
+    it, then all documents not dated later (only the latter when `days` is 0)."""
     later = until(where, as_of)
     return [recent(where, as_of, days), later] if days else [later]
 
@@ -263,6 +265,7 @@ def missing_idf(index: Index, question: str, text: str) -> float:
 
 def question_features(index: Index, question: str, as_of: str | None = None) -> dict[str, float] | None:
     """The calibration features for `question` over the passages `ask` answers from (for fitting)."""
+    question = validate_query(question)
     _, passages = extractive(index, question, as_of=as_of)
     names = question_names(question)
     vectors = index.embedder.encode_queries([question, names] if names else [question])
