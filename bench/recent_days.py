@@ -24,7 +24,8 @@ def main() -> None:
     args = parser.parse_args()
     questions = select_split(load_answer_questions(RTQA)[1], "dev")
     undated = [q.model_copy(update={"as_of": None}) for q in questions]
-    print("| recent_days | first-citation hit | answer-contains | choice accuracy | ask p50 ms |\n|---|---:|---:|---:|---:|")
+    print("| recent_days | first-citation hit | answer-contains | choice accuracy | ask p50 ms |")
+    print("|---|---:|---:|---:|---:|")
     for days in [None, *args.days]:
         settings = load_settings(index_dir=args.rtqa_index)
         if days is not None:

@@ -45,7 +45,8 @@ def main() -> None:
     rows, labels, extra, extra_labels = dev_calibration_rows(
         seeds, rtqa, seeds_dev_questions(),
         select_split(load_answer_questions(RTQA)[1], "dev"))
-    print("| features | rule | held-out false refusals | held-out refusal recall | cost |\n|---|---|---:|---:|---:|")
+    print("| features | rule | held-out false refusals | held-out refusal recall | cost |")
+    print("|---|---|---:|---:|---:|")
     for spec in args.features or [",".join(FEATURES)]:
         features = tuple(spec.split(","))
         for rule, (fr, rr) in cross_validate(rows, labels, extra, extra_labels, features, args.repeats).items():

@@ -39,7 +39,8 @@ _EXPORTS: dict[str, str] = {
     "corpus_roots": "rag.index.live", "Skipped": "rag.ingest.loaders",
     # asking
     "ask": "rag.query.answering", "answer_from": "rag.query.answering",
-    "question_names": "rag.query.answering", "dated_filters": "rag.query.answering", "search": "rag.query.retrieval", "rank_documents": "rag.query.retrieval",
+    "question_names": "rag.query.answering", "dated_filters": "rag.query.answering",
+    "search": "rag.query.retrieval", "rank_documents": "rag.query.retrieval",
     "DocFilter": "rag.query.filters", "parse_filter": "rag.query.filters",
     # generated answers: streamed events, verification, counts for evaluation
     "ask_stream": "rag.query.streaming", "GeneratedSentence": "rag.query.generation",
@@ -56,7 +57,8 @@ _EXPORTS: dict[str, str] = {
     "write_report": "rag.eval.gold", "select_split": "rag.eval.gold", "GoldQuestion": "rag.eval.gold",
     "judge_answer": "rag.eval.gold", "summarize_results": "rag.eval.gold",
     "run_beir_answers": "rag.eval.beir_answers", "calibrate": "rag.eval.calibrate",
-    "calibration_rows": "rag.eval.calibrate", "fit_calibration": "rag.calibration", "FEATURES": "rag.calibration",
+    "calibration_rows": "rag.eval.calibrate", "fit_calibration": "rag.calibration",
+    "FEATURES": "rag.calibration",
     "load_calibration": "rag.calibration", "Calibration": "rag.calibration", "load_answer_questions": "rag.eval.beir_answers",
     "load_beir": "rag.eval.beir", "run_beir": "rag.eval.beir",
     "beir_document": "rag.eval.beir", "rank_to_depth": "rag.eval.beir", "BEIR_MODES": "rag.eval.beir",
@@ -118,7 +120,7 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time names load lazil
     )
     from rag.eval.beir_answers import load_answer_questions, run_beir_answers
     from rag.eval.calibrate import calibrate, calibration_rows
-    from rag.calibration import Calibration, load_calibration
+    from rag.calibration import FEATURES, Calibration, load_calibration
     from rag.calibration import fit as fit_calibration
     from rag.eval.gold import GoldQuestion, check_floors, load_gold, run_gold, select_split, write_report
     from rag.eval.gold import judge as judge_answer
@@ -147,7 +149,7 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time names load lazil
     from rag.ingest.loaders import Skipped
     from rag.index.manifest import index_fingerprint, read_manifest
     from rag.index.reader import Index, open_index
-    from rag.query.answering import answer_from, ask, question_names
+    from rag.query.answering import answer_from, ask, dated_filters, question_names
     from rag.query.filters import DocFilter, parse_filter
     from rag.query.generation import FinalAnswer, GeneratedSentence, generation_counts, shown_sentences
     from rag.query.retrieval import rank_documents, search

@@ -23,7 +23,8 @@ import numpy as np
 
 from rag.errors import InputError
 
-FEATURES = ("score", "cosine", "lexical", "focus", "unknown_names", "new_terms", "type_missing", "missing_idf")
+FEATURES = ("score", "cosine", "lexical", "focus", "unknown_names", "new_terms", "type_missing",
+            "missing_idf")
 PACKAGED = Path(__file__).with_name("calibration.json")
 FILENAME = "calibration.json"
 

@@ -66,7 +66,8 @@ class Index:
         """(each chunk row's document position, {doc id: position}): filters build row masks
         from these in numpy instead of a Python pass over every chunk per question."""
         order = {doc_id: i for i, doc_id in enumerate(self.documents)}
-        return np.fromiter((order[c.doc_id] for c in self.chunks), dtype=np.int64, count=len(self.chunks)), order
+        rows = np.fromiter((order[c.doc_id] for c in self.chunks), dtype=np.int64, count=len(self.chunks))
+        return rows, order
 
     @property
     def embedder(self) -> Encoder:

@@ -147,9 +147,10 @@ def _earlier_end(given: str | None, day: str) -> str:
 
 def _day(as_of: str) -> str:
     """`as_of` as YYYY-MM-DD; an InputError unless it is exactly a valid ISO day."""
-    try:
-        if not ISO_DAY.match(as_of.strip()):
-            raise ValueError
-        return date.fromisoformat(as_of.strip()).isoformat()
-    except ValueError:
-        raise InputError(f"as_of {as_of!r} is not a day; write it as YYYY-MM-DD") from None
+    value = as_of.strip()
+    if ISO_DAY.match(value):
+        try:
+            return date.fromisoformat(value).isoformat()
+        except ValueError:
+            pass  # "2023-02-30": the right shape, not a day
+    raise InputError(f"as_of {as_of!r} is not a day; write it as YYYY-MM-DD")
