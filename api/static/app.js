@@ -1,7 +1,8 @@
 // The chat page: posts the conversation to /chat (streamed), renders answers with clickable [n]
 // citation markers, and shows a cited span highlighted in its document. No framework, no build.
 // With "Generated" ticked it asks for a generated answer: each sentence appears once the server
-// has verified it against its quote, and the answer is labelled generated or extracted.
+// has verified it against its quote, and the answer is labelled generated or extracted. With a day
+// in "As of" the question is asked as of that day (later documents left out), and the answer says so.
 "use strict";
 
 const HISTORY = 6;            // messages sent with a question: enough to resolve follow-ups
@@ -23,6 +24,7 @@ const input = $("question");
 const sendButton = $("send");
 const viewer = $("viewer");
 const generate = $("generate");
+const asOf = $("as-of");        // a day (YYYY-MM-DD) or "": not kept across reloads, so no stale day filters quietly
 
 let messages = [];            // the conversation: {role: "user"|"assistant", content}
 let busy = false;
@@ -137,13 +139,15 @@ async function* sseEvents(response) {
   }
 }
 
-async function ask(question) {
+async function ask(question, day) {
   const history = [...messages, { role: "user", content: question }].slice(-HISTORY);
   while (history.length && history[0].role !== "user") history.shift();
+  const body = { messages: history, stream: true, answer: generate.checked ? "generated" : "extractive" };
+  if (day) body.as_of = day;
   const response = await apiFetch("chat", {
     method: "POST",
     headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
-    body: JSON.stringify({ messages: history, stream: true, answer: generate.checked ? "generated" : "extractive" }),
+    body: JSON.stringify(body),
   });
   return response;
 }
@@ -158,8 +162,9 @@ async function submit(question) {
   if (generate.checked) bubble.classList.add("generating");
   const streamed = el("p", "answer-text streaming");
   bubble.append(streamed);
+  const day = asOf.value;
   try {
-    const response = await ask(question);
+    const response = await ask(question, day);
     let answer = null;
     let verifiedSentences = 0;
     if ((response.headers.get("content-type") || "").includes("text/event-stream")) {
@@ -177,6 +182,7 @@ async function submit(question) {
     }
     if (!answer) throw new ApiError(0, "incomplete", "the answer stream ended early; ask again");
     renderAnswer(bubble, answer);
+    if (day) bubble.append(el("p", "dated", `asked as of ${day}: documents dated later were left out`));
     messages.push({ role: "user", content: question }, { role: "assistant", content: answer.answer });
   } catch (error) {
     renderError(bubble, error);

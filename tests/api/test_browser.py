@@ -197,3 +197,21 @@ def test_markers_come_from_the_citations_list_not_from_brackets_in_quotes(browse
                             .textContent""") == quote_one + " "
     context.close()
     assert page_errors == []
+
+
+def test_as_of_day_on_the_page_limits_the_answer_to_documents_up_to_that_day(browser, server, page_errors):
+    """The page's "As of" box sends the day with the question: asked on 2023-12-01 only 001_ lies
+    in that week (000_ is dated 2023-12-04), and the answer says which day it was asked as of."""
+    context, page = open_page(browser, server, page_errors, viewport={"width": 1280, "height": 900})
+    question = "Which generals are negotiating the peace?"
+    plain = ask_on_page(page, question)
+    plain_docs = {b.get_attribute("data-doc-id") for b in plain.locator(".sources button.cite").all()}
+    assert plain_docs and "001_ba8a69dfa45ae580" not in plain_docs
+    assert plain.locator(".dated").count() == 0
+    page.fill("#as-of", "2023-12-01")
+    dated = ask_on_page(page, question)
+    dated_docs = {b.get_attribute("data-doc-id") for b in dated.locator(".sources button.cite").all()}
+    assert dated_docs == {"001_ba8a69dfa45ae580"}
+    assert "as of 2023-12-01" in dated.locator(".dated").inner_text()
+    context.close()
+    assert page_errors == []
