@@ -21,6 +21,7 @@ import math
 import re
 import time
 from collections.abc import Iterable, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from rag.index.reader import Index, open_index
 from rag.query.retrieval import rank_documents
 from rag.types import Document, Mode
 
-_DATE = re.compile(r"(\d{4})\D?(\d{2})\D?(\d{2})")
+_DATE = re.compile(r"(?<!\d)(\d{4})[-/._]?(\d{2})[-/._]?(\d{2})(?!\d)")
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
 MODES: tuple[Mode, ...] = ("dense", "keyword", "hybrid")
 
@@ -95,9 +96,15 @@ def published(value: object) -> str | None:
 
 
 def day(text: str) -> str | None:
-    """The first YYYY-MM-DD (any separator, or none) in `text`, normalized; None without one."""
-    found = _DATE.search(text)
-    return "-".join(found.groups()) if found else None
+    """The first calendar day written YYYY-MM-DD (separated by - / . _ or not at all, and not inside
+    a longer run of digits) in `text`, normalized; None without one. "20220617_0" (a RealTime QA
+    query id) is 2022-06-17; a Unix time such as "1655337600" or "2022-13-45" is no day."""
+    for found in _DATE.finditer(text):
+        try:
+            return date(*map(int, found.groups())).isoformat()
+        except ValueError:
+            continue
+    return None
 
 
 def read_qrels(path: Path) -> dict[str, dict[str, int]]:
