@@ -45,6 +45,7 @@ run: index
 # The whole suite with the real model, FAISS, Milvus Lite, uvicorn and Chromium; the gold-set gate
 # (`rag eval` with its floors) runs inside it, once (tests/query/test_answering.py).
 test: setup-dev
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 # The developers' loop: logic tests with the fake encoder, no model, no server, no browser (< 60 s).

@@ -85,6 +85,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and editors; at run time names load lazily above
+    from rag.calibration import FEATURES, Calibration, load_calibration
+    from rag.calibration import fit as fit_calibration
     from rag.config import (
         ApiSettings,
         EmbeddingSettings,
@@ -120,8 +122,6 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time names load lazil
     )
     from rag.eval.beir_answers import load_answer_questions, run_beir_answers
     from rag.eval.calibrate import calibrate, calibration_rows
-    from rag.calibration import FEATURES, Calibration, load_calibration
-    from rag.calibration import fit as fit_calibration
     from rag.eval.gold import GoldQuestion, check_floors, load_gold, run_gold, select_split, write_report
     from rag.eval.gold import judge as judge_answer
     from rag.eval.gold import summarize as summarize_results
@@ -146,9 +146,9 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time names load lazil
         uploaded_file,
         watch_corpus,
     )
-    from rag.ingest.loaders import Skipped
     from rag.index.manifest import index_fingerprint, read_manifest
     from rag.index.reader import Index, open_index
+    from rag.ingest.loaders import Skipped
     from rag.query.answering import answer_from, ask, dated_filters, question_names
     from rag.query.filters import DocFilter, parse_filter
     from rag.query.generation import FinalAnswer, GeneratedSentence, generation_counts, shown_sentences

@@ -254,7 +254,7 @@ def _load(model_name: str, device: str):
         path = resolve_model(model_name)
         try:
             model = SentenceTransformer(path, device=device, local_files_only=True)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  whatever stops it loading, the model is unavailable
             raise ModelUnavailable(
                 f"cannot load embedding model '{model_name}' without network ({type(exc).__name__}); "
                 "give a local folder path or a model already in the Hugging Face cache "

@@ -27,7 +27,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -167,10 +167,8 @@ def _alive(pid: int) -> bool:
 
 
 def _remove_build(settings: Settings, path: Path) -> None:
-    try:
+    with suppress(Exception):  # an unreachable server must not block local cleanup
         drop_store(settings.vectors, path)
-    except Exception:  # noqa: BLE001  an unreachable server must not block local cleanup
-        pass
     shutil.rmtree(path, ignore_errors=True)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 
@@ -88,7 +89,7 @@ class Index:
         release_build(self._lease)
         self._lease = None
 
-    def __enter__(self) -> Index:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -15,6 +15,7 @@ in one pass instead of rescanning a shared run of whitespace.
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -52,7 +53,7 @@ def split_sentences(text: str, span: Span) -> list[Span]:
     cuts = sorted(set(_paragraph_cuts(text, span)) | set(_punctuation_cuts(text, span)))
     bounds = [span.start, *cuts, span.end]
     sentences = []
-    for start, end in zip(bounds, bounds[1:], strict=False):
+    for start, end in itertools.pairwise(bounds):
         piece = text[start:end]
         lead = len(piece) - len(piece.lstrip())
         trail = len(piece.rstrip())
@@ -215,7 +216,7 @@ def _within_budget(text: str, group: list[tuple[Span, int]], limit: int,
     Pieces of one over-long sentence touch (no whitespace between them) and re-tokenize as a
     whole differently from the sum of their counts; whole sentences never do, so only groups
     with touching pieces are counted again."""
-    touching = any(a.end == b.start for (a, _), (b, _) in zip(group, group[1:], strict=False))
+    touching = any(a.end == b.start for (a, _), (b, _) in itertools.pairwise(group))
     if not touching or len(group) == 1 or count_tokens([text[group[0][0].start:group[-1][0].end]])[0] <= limit:
         return [group]
     half = len(group) // 2

@@ -12,7 +12,7 @@ import fcntl
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -77,10 +77,8 @@ def _check_unlocked(path: str) -> None:
 
 def release(client: Any, lite_path: str | None) -> None:
     """Close a client; stop the in-process Lite server when its last store closes."""
-    try:
+    with suppress(Exception):  # closing must not fail
         client.close()
-    except Exception:  # noqa: BLE001  closing must not fail
-        pass
     if lite_path is not None:
         _release_lite(lite_path)
 
@@ -93,12 +91,10 @@ def _release_lite(path: str) -> None:
             _lite_users[path] = left
             return
         _lite_users.pop(path, None)
-        try:
+        with suppress(Exception):  # stopping must not fail (nor a missing milvus_lite)
             from milvus_lite.server_manager import server_manager_instance
 
             server_manager_instance.release_server(path)
-        except Exception:  # noqa: BLE001  stopping must not fail
-            pass
 
 
 def connect(settings: VectorSettings, uri: str) -> tuple[Any, str | None]:

@@ -83,7 +83,7 @@ def test_a_blank_api_key_is_refused_at_start(monkeypatch, key):
         load_settings()
     env = {**os.environ, "RAG_API_KEY": key}
     run = subprocess.run([sys.executable, "-m", "rag.cli", "serve", "--index-dir", "/nonexistent"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert run.returncode == 1 and "Traceback" not in run.stderr
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and "RAG_API_KEY is set but empty" in lines[0], run.stderr

@@ -7,8 +7,6 @@ checked against the document text.
 
 from __future__ import annotations
 
-import pytest
-
 import os
 import sys
 from pathlib import Path
@@ -16,6 +14,7 @@ from pathlib import Path
 import anyio
 import httpx
 import httpx2
+import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 

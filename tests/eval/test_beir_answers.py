@@ -14,12 +14,12 @@ from corpus_tools import ROOT
 pytestmark = pytest.mark.slow  # real model, index and CLI process
 
 DOCS = {
-    "d1": ("Harbour pilots strike", "Harbour pilots in Rotterdam went on strike for nine days in June. "
-           "They demanded a pension fund of their own. Ferries kept running during the strike."),
-    "d2": ("Bee census", "The national bee census counted 41,000 hives this spring. Beekeepers blamed "
-           "the cold April for the losses. The census is held every three years."),
-    "d3": ("Volcano reopens", "The trail to the crater of Mount Arden reopened on Monday. Rangers had closed "
-           "it after a small eruption in March."),
+    "d1": ("Harbour pilots strike", ("Harbour pilots in Rotterdam went on strike for nine days in June. "
+           "They demanded a pension fund of their own. Ferries kept running during the strike.")),
+    "d2": ("Bee census", ("The national bee census counted 41,000 hives this spring. Beekeepers blamed "
+           "the cold April for the losses. The census is held every three years.")),
+    "d3": ("Volcano reopens", ("The trail to the crater of Mount Arden reopened on Monday. Rangers had closed "
+           "it after a small eruption in March.")),
 }
 QUERIES = [
     {"_id": "20220801_0", "text": "How long did the Rotterdam harbour pilots strike?", "answers": ["nine days"],
@@ -45,7 +45,7 @@ def test_cli_answers_every_query_and_reports_each_half(tmp_path: Path):
     report_path = tmp_path / "report.json"
     command = [sys.executable, "-m", "rag.cli", "eval", "--beir", str(folder), "--answers",
                "--index-dir", str(tmp_path / "index"), "--json", str(report_path)]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "20220909_0" in done.stdout and "summary" in done.stdout
     report = json.loads(report_path.read_text())
@@ -57,9 +57,10 @@ def test_cli_answers_every_query_and_reports_each_half(tmp_path: Path):
         assert row["hit1"] and row["contains"] and row["choice_correct"], row
     assert report["summary"]["answer_contains"] == 1.0 and report["summary"]["choice_accuracy"] == 1.0
     assert not report["build"]["reused"]
-    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     assert again.returncode == 0 and json.loads(report_path.read_text())["build"]["reused"]
-    half = subprocess.run(command + ["--split", "test"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    half = subprocess.run(command + ["--split", "test"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600, check=False)
     assert half.returncode == 0, half.stderr[-2000:]
     only_test = json.loads(report_path.read_text())
     assert [q["id"] for q in only_test["questions"]] == ["20220909_0"] and set(only_test["splits"]) == {"test"}

@@ -39,7 +39,7 @@ def rag_cli(*args: str, env: dict[str, str] | None = None, limit_bytes: int | No
             resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
 
     return subprocess.run([sys.executable, "-m", "rag.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})}, preexec_fn=cap)
+                          timeout=timeout, env={**os.environ, **(env or {})}, preexec_fn=cap, check=False)
 
 
 def assert_one_line_error(run: subprocess.CompletedProcess, *words: str) -> None:
@@ -84,7 +84,7 @@ def test_a_lease_of_a_dead_process_or_a_copied_folder_does_not_pin_a_build(tmp_p
 
 
 def test_a_full_disk_while_writing_a_build_is_a_storage_error(tmp_path, monkeypatch):
-    import rag.index.layout as layout
+    from rag.index import layout
 
     settings = load_settings(index_dir=tmp_path / "index").with_overrides(**{"embedding.model": "fake-hash"})
     corpus = small_corpus(tmp_path / "corpus")
@@ -121,7 +121,7 @@ def test_an_unwritable_report_path_is_a_storage_error(tmp_path):
 def test_cli_disk_full_and_damaged_cache_are_one_line(tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    (corpus / "seed.txt").write_bytes(sorted(SEEDS.glob("*.txt"))[0].read_bytes())
+    (corpus / "seed.txt").write_bytes(min(SEEDS.glob("*.txt")).read_bytes())
     # a file-size limit: the embedding cache cannot grow (SQLite reports the disk full) ...
     run = rag_cli("index", str(corpus), "--index-dir", str(tmp_path / "a"), limit_bytes=64 * 1024)
     assert_one_line_error(run, "embedding cache")

@@ -204,7 +204,7 @@ def test_cli_errors_are_one_line_with_exit_1(tmp_path: Path):
     for args in (["ask", "", "--index-dir", str(tmp_path)], ["search", "x", "--index-dir", str(tmp_path)],
                  ["info", "--index-dir", str(tmp_path)]):
         result = subprocess.run([sys.executable, "-m", "rag.cli", *args], cwd=ROOT, capture_output=True,
-                                text=True, timeout=120)
+                                text=True, timeout=120, check=False)
         assert result.returncode == 1, result
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
@@ -214,20 +214,21 @@ def test_cli_errors_are_one_line_with_exit_1(tmp_path: Path):
 def test_cli_index_search_ask_info_json(tmp_path: Path):
     index_dir = str(tmp_path / "index")
     built = subprocess.run([sys.executable, "-m", "rag.cli", "index", str(SEEDS), "--index-dir", index_dir],
-                           cwd=ROOT, capture_output=True, text=True, timeout=300)
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert built.returncode == 0 and "indexed 5 documents" in built.stdout
     found = subprocess.run([sys.executable, "-m", "rag.cli", "search", QUESTION, "-k", "3", "--json",
-                            "--index-dir", index_dir], cwd=ROOT, capture_output=True, text=True, timeout=120)
+                            "--index-dir", index_dir],
+                           cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     passages = json.loads(found.stdout)
     assert passages[0]["doc_id"] in ("000_fa0abe1aae40eff2", "001_ba8a69dfa45ae580")
     answered = subprocess.run([sys.executable, "-m", "rag.cli", "ask", QUESTION, "--json", "--index-dir",
-                               index_dir], cwd=ROOT, capture_output=True, text=True, timeout=120)
+                               index_dir], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     answer = json.loads(answered.stdout)
     assert set(answer) == {"question", "answer", "abstained", "citations", "related", "timings_ms", "style", "dropped",
                            "fallback"}
     assert answer["citations"] and "[1]" in answer["answer"]
     info = subprocess.run([sys.executable, "-m", "rag.cli", "info", "--json", "--index-dir", index_dir],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+                         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert json.loads(info.stdout)["counts"]["documents"] == 5
 
 

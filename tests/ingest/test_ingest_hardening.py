@@ -55,7 +55,7 @@ def test_a_parser_exception_skips_that_file_only(tmp_path):
 
 
 def test_any_exception_in_a_loader_becomes_a_skip(tmp_path, monkeypatch):
-    import rag.ingest.loaders as loaders
+    from rag.ingest import loaders
 
     def explode(text: str, suffix: str) -> dict:
         raise RecursionError("maximum recursion depth exceeded")

@@ -8,6 +8,7 @@ Example counts are modest on purpose (CI time); raise them locally with HYPOTHES
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
@@ -88,7 +89,7 @@ def test_valid_utf8_text_loads_and_chunks_with_exact_offsets(tmp_path_factory, t
 def test_sentences_are_ordered_trimmed_and_exact(text):
     span = Span(start=0, end=len(text))
     sentences = split_sentences(text, span)
-    for before, after in zip(sentences, sentences[1:], strict=False):
+    for before, after in itertools.pairwise(sentences):
         assert before.end <= after.start
     for sentence in sentences:
         piece = text[sentence.start:sentence.end]
@@ -111,6 +112,6 @@ def test_no_chunk_exceeds_the_real_tokenizers_budget(real_encoder, text):
 
 
 def test_offsets_survive_a_real_document():
-    seed = sorted((Path(__file__).resolve().parents[2] / "seeds").glob("*.txt"))[0]
+    seed = min((Path(__file__).resolve().parents[2] / "seeds").glob("*.txt"))
     result = load_file(seed.parent, seed, 2**24)
     check_chunks(result, FAKE.count_tokens, FAKE.split_tokens, ChunkPlan(200, 48))

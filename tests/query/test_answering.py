@@ -121,7 +121,7 @@ def test_gold_set_quality_floor(index):
     done = subprocess.run(
         [sys.executable, "-m", "rag.cli", "eval", "--gold", str(GOLD), "--split", "test",
          "--index-dir", str(index.settings.index_dir), *floors, "--json", str(report_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600)
+        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     summary = json.loads(report_path.read_text())["summary"]
     timings = {k: summary[k] for k in ("latency_p50_ms", "latency_p95_ms")}

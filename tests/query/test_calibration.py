@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from rag.errors import InputError
 from rag.calibration import FEATURES, PACKAGED, Calibration, choose_threshold, fit, load_calibration
+from rag.errors import InputError
 
 
 def rows(n: int, shift: float, seed: int) -> list[dict[str, float]]:
