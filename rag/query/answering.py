@@ -38,7 +38,7 @@ from rag.query.filters import DocFilter, recent, until
 from rag.query.generation import generate_answer
 from rag.query.retrieval import search, validate_query
 from rag.query.units import Unit, asks_for_title, build_units, unit_vector
-from rag.stores import tokenize
+from rag.stores import STOPWORDS_EN, tokenize
 from rag.types import Answer, Chunk, Mode, Passage, RelatedPassage, Style
 
 REFUSAL = "The documents do not say. I found nothing in them that answers this question."
@@ -47,23 +47,35 @@ ASKING = ("what", "when", "who", "whom", "whose", "which", "where", "why", "how"
 QUESTION_FRAME = {"say", "said", "doe", "whi", "accord", "mention", "describ", "report", "tell", "told"}
 NUMBER_WORDS = (r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
                 r"forty|fifty|hundred|thousand|million|billion|dozens?|several)\b")
-TEMPORAL = (r"\b(january|february|march|april|may|june|july|august|september|october|november|"
-            r"december|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec|monday|tuesday|wednesday|"
-            r"thursday|friday|saturday|sunday|yesterday|today|tomorrow|ago|(last|next|this|that) "
-            r"(week|month|year|spring|summer|autumn|fall|winter)|\d{4})\b")
+# month and weekday names only capitalized: "Putin may agree" holds no date
+MONTHS = (r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
+          r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)")
+WEEKDAYS = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+TEMPORAL = (rf"\b({MONTHS}|{WEEKDAYS}|(?i:yesterday|today|tomorrow|ago|(?:last|next|this|that) "
+            r"(?:week|month|year|spring|summer|autumn|fall|winter))|\d{4})\b")
 ASK_START = r"(?:^|,\s*)(?:(?:on|in|by|since|until|from|at|during)\s+)?"
-CALENDAR = (r"\b(january|february|march|april|may|june|july|august|september|october|november|"
-            r"december|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec|monday|tuesday|wednesday|"
-            r"thursday|friday|saturday|sunday|\d{4}|\d{1,2}[/.-]\d{1,2})\b")
+CALENDAR = rf"\b({MONTHS}|{WEEKDAYS}|\d{{4}}|\d{{1,2}}[/.-]\d{{1,2}})\b"
 ANSWER_TYPES = {
-    "date": re.compile(CALENDAR, re.IGNORECASE),
-    "when": re.compile(TEMPORAL, re.IGNORECASE),
+    "date": re.compile(CALENDAR),
+    "when": re.compile(TEMPORAL),
     "how many": re.compile(rf"\d+(?:[.,]\d+)*|{NUMBER_WORDS}", re.IGNORECASE),
     "how much": re.compile(rf"\d+(?:[.,]\d+)*|\$|{NUMBER_WORDS}", re.IGNORECASE),
 }
 CAPITALIZED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z]+")
 QUESTION_MARK = re.compile(r"\?[\s\"'”’)]*$")
 FULL_NAME = re.compile(r"\b[A-Z][a-zA-Z'’-]+(?:\s+[A-Z]\.)?(?:\s+[A-Z][a-zA-Z'’-]+)+")
+SENTENCE_END = re.compile(r"[.!?][\"'”’)]*\s+(?=[\"'“‘(]?[A-Z0-9])")
+ABBREVIATION = re.compile(r"^[\"'“‘(]?(?:Mr|Mrs|Ms|Dr|Gen|Lt|Col|Sgt|Capt|Adm|Gov|Sen|Rep|Rev|St|Jr|Sr|Prof|"
+                          r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec|No|Vol|vs|[A-Z](?:\.[A-Z])*)\.$")
+QUANTITY_NOUNS = (r"(?:vote|tally|score|margin|death toll|toll|turnout|number|count|total|amount|cost|"
+                  r"price|percentage|share|rate|budget|salary|population|size|age)")
+AUXILIARY = r"(?:is|was|are|were|did|does|do|has|have|had|will|would|can|could|should)"
+PERSON_NOUNS = (r"(?:editor|journalist|reporter|correspondent|official|officer|general|president|minister|"
+                r"senator|analyst|businessman|businesswoman|commander|leader|spokes(?:man|woman|person)|"
+                r"diplomat|author|writer|person|man|woman|chairman|secretary|advis[eo]r|ambassador|"
+                r"lawmaker|politician|congress(?:man|woman)|governor|mayor|ceo|executive|interviewer|"
+                r"host|anchor|historian|expert|scholar|captain|pilot|coach|player|judge|lawyer|doctor|"
+                r"founder|owner|chief|candidate)s?")
 
 
 @dataclass
@@ -190,15 +202,32 @@ def answer_type(question: str) -> str | None:
             return kind
     if "how old" in lowered:
         return "how many"
-    last = re.split(r"(?<=[.!?])\s+", lowered.strip())[-1]
+    last = last_sentence(question).lower()
     if re.search(rf"{ASK_START}(?:what|which)(?: exact)? (?:date|day)\b|\bwhen exactly\b", last):
         return "date"
     if re.search(rf"{ASK_START}(how soon|(?:what|which) (year|month))\b", last):
         return "when"
+    if re.search(rf"{ASK_START}(?:(?:which|what)|what(?: is|'s| was)? the names? of(?: the| an?)?)"
+                 rf"(?: (?!{AUXILIARY}\b)[\w-]+){{0,3}} {PERSON_NOUNS}\b", last):
+        return "who"  # "which editor", "the name of the American officer": a person's name
     if re.search(rf"{ASK_START}what(?: is|'s| was)? the name\b", last):
         return "which"
+    if re.search(rf"{ASK_START}what (?:is|was|were|are) the (?:final )?{QUANTITY_NOUNS}\b", last):
+        return "how much"  # "what was the vote", "what is the death toll": a number
     first = re.search(rf"{ASK_START}(when|who|where|which)\b", last)
     return first.group(1) if first else None
+
+
+def last_sentence(question: str) -> str:
+    """The last sentence of a question, where quiz-style questions put the ask; a period after an
+    abbreviation or an initial ("Nov. 1", "Gen. Milley", "U.S.") ends no sentence."""
+    text = question.strip()
+    start = 0
+    for cut in SENTENCE_END.finditer(text):
+        word = text[:cut.start() + 1].rsplit(None, 1)[-1]
+        if not ABBREVIATION.match(word):
+            start = cut.end()
+    return text[start:]
 
 
 def satisfies(kind: str | None, question: str, sentence: str, new: bool = False) -> bool:
@@ -210,13 +239,24 @@ def satisfies(kind: str | None, question: str, sentence: str, new: bool = False)
         return any(not new or not set(re.findall(r"\w+", m.group(0).lower())) <= stated
                    for m in ANSWER_TYPES[kind].finditer(sentence))
     asked = {w.lower() for w in re.findall(r"[A-Za-z]+", question)}
-    if kind == "who":
-        return any(any(w.lower() not in asked for w in re.findall(r"[A-Za-z]+", name))
-                   for name in FULL_NAME.findall(sentence))
+    if kind == "who":  # a name the question does not hold even in part ("Valery Zaluzhny" vs "Zaluzhny")
+        return any(all(w.lower() not in asked for w in re.findall(r"[A-Za-z]+", name))
+                   for name in full_names(sentence))
     if kind in ("where", "which"):
         words = CAPITALIZED.findall(sentence.lstrip("\"'“‘( "))[1:]
         return any(w.lower() not in asked for w in words)
     return True
+
+
+def full_names(sentence: str) -> list[str]:
+    """Names of two or more capitalized words, without a capitalized function word that opens a
+    sentence or a clause ("But Milley" is one word of a name, not two)."""
+    names = []
+    for found in FULL_NAME.findall(sentence):
+        words = [w for w in found.split() if w.lower() not in stopwords()]
+        if len(words) >= 2:
+            names.append(" ".join(words))
+    return names
 
 
 def unknown_names(index: Index, question: str) -> list[str]:
@@ -243,6 +283,12 @@ def features(index: Index, question: str, candidates: list[Candidate],
             "new_terms": math.log1p(best.new_terms),
             "type_missing": float(not satisfies(answer_type(question), question, text, new=True)),
             "missing_idf": missing_idf(index, question, text)}
+
+
+@functools.cache
+def stopwords() -> frozenset[str]:
+    """English function words, as the keyword index drops them ("but", "the", "in")."""
+    return frozenset(STOPWORDS_EN)
 
 
 @functools.cache

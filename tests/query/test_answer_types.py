@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from fakes import fake_index
 
-from rag.query.answering import answer_type, features, missing_idf, satisfies, score_units
+from rag.query.answering import answer_type, features, last_sentence, missing_idf, satisfies, score_units
 from rag.query.retrieval import search
 
 DOC = """Harbour board meets in Ostrava
@@ -30,6 +30,12 @@ Between ten and twenty ferries a day will call at the harbour.
     ("In which city did the board meet?", "which"),
     ("The board met. Who chairs it?", "who"),
     ("What did the board discuss?", None),
+    ("Which harbour official signed it?", "who"),
+    ("Which editor at The Harbour Post wrote the Nov. 14 report?", "who"),
+    ("What is the name of the Czech ferry captain who spoke?", "who"),
+    ("What was the vote on the timetable?", "how much"),
+    ("What is the death toll?", "how much"),
+    ("Gen. Novak met Mr. Smith in May. Which city hosted them?", "which"),
 ])
 def test_the_kind_of_answer_asked_for(question, kind):
     assert answer_type(question) == kind
@@ -74,3 +80,24 @@ def test_missing_idf_is_zero_when_the_unit_has_every_term_and_high_for_an_unknow
     line = "The board approved the new timetable on March 14, 2022, after a long debate."
     assert missing_idf(harbour, "When did the board approve the timetable?", line) == 0.0
     assert missing_idf(harbour, "What was the vote when the board approved the timetable?", line) == 1.0
+
+
+def test_a_name_is_new_only_when_the_question_holds_none_of_it():
+    asked = "Which editor interviewed Novak?"
+    assert satisfies("who", asked, "Jana Dvorak interviewed him for the Post.")
+    assert not satisfies("who", asked, "In an interview, Petr Novak surprised the editors.")
+    # a capitalized function word opening a clause is no part of a name
+    assert not satisfies("who", "Who interviewed Novak?", "But Novak spoke to the local radio later.")
+
+
+def test_month_and_weekday_names_count_only_capitalized():
+    assert not satisfies("when", "When will the ferry run?", "The ferry may run if the board agrees.")
+    assert satisfies("when", "When will the ferry run?", "The ferry runs from May onwards.")
+    assert not satisfies("date", "On what date did it open?", "Crowds march to the harbour.")
+    assert satisfies("date", "On what date did it open?", "It opened on Wednesday.")
+
+
+def test_last_sentence_is_not_cut_at_an_abbreviation():
+    assert last_sentence("What did Gen. Novak tell the U.S. envoy on Nov. 1?") == \
+        "What did Gen. Novak tell the U.S. envoy on Nov. 1?"
+    assert last_sentence("The board met in Ostrava. Who chairs it?") == "Who chairs it?"
