@@ -9,11 +9,12 @@ rule: held-out false refusals, refusal recall, and the cost the threshold minimi
 
     python bench/threshold_cv.py --seeds-index S --rtqa-index R [--repeats 10] [--features a,b,c ...]
 
-`--ceiling` adds the most optimistic reading a feature set allows: the model fitted on the seeds
-dev rows (with the RealTime QA rows, as shipped, or on them alone) and judged on those same rows,
-the best refusal recall any threshold gives at false refusals <= 0.025, and the false refusals any
-threshold needs for refusal recall >= 0.9. When even this misses the targets on the questions it
-was fitted to, no threshold on these features can be expected to meet them on unseen ones.
+`--ceiling` adds the in-sample reading of the model: fitted on the seeds dev rows (with the
+RealTime QA rows, as shipped, or on them alone) and judged on those same rows, the best refusal
+recall any threshold gives at false refusals <= 0.025, and the false refusals any threshold needs
+for refusal recall >= 0.9. It is one L2-penalized logistic fit, not a bound over every model of
+these features; when even it misses the targets on the questions it was fitted to, meeting them
+on unseen questions is not to be expected.
 
 Both indexes must be built with the sentence-vector mode being judged (RAG_EMBEDDING__SENTENCE_VECTORS).
 """
@@ -71,7 +72,7 @@ def main() -> None:
 
 def ceiling(rows, labels, extra, extra_labels, features) -> tuple[float, float]:
     """(best refusal recall at false refusals <= 0.025, false refusals needed for recall >= 0.9)
-    over the seeds dev rows, with the model fitted on them: an upper bound, not an estimate."""
+    over the seeds dev rows, with the model fitted on them: optimistic, not an estimate."""
     model = fit_calibration(rows + extra, labels + extra_labels, 0.9,
                             threshold_rows=[True] * len(rows) + [False] * len(extra),
                             out_of_fold=False, features=features)

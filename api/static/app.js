@@ -24,7 +24,7 @@ const input = $("question");
 const sendButton = $("send");
 const viewer = $("viewer");
 const generate = $("generate");
-const asOf = $("as-of");        // a day (YYYY-MM-DD) or "": not kept across reloads, so no stale day filters quietly
+const asOf = $("as-of");  // a day (YYYY-MM-DD) or "": never kept, so no stale day filters quietly
 
 let messages = [];            // the conversation: {role: "user"|"assistant", content}
 let busy = false;
@@ -395,5 +395,8 @@ $("new-chat").addEventListener("click", () => {
   closeViewer();
   input.focus();
 });
+
+// A browser restoring the page from its cache (back, forward, reload) may refill the form
+window.addEventListener("pageshow", () => { asOf.value = ""; });
 
 loadStatus();

@@ -37,7 +37,7 @@ from rag.index.reader import Index, open_index
 from rag.query.retrieval import rank_documents
 from rag.types import Document, Mode
 
-_DATE = re.compile(r"(?<!\d)(\d{4})[-/._]?(\d{2})[-/._]?(\d{2})(?!\d)")
+_DATE = re.compile(r"(?<!\d)(\d{4})([-/._ ]?)(\d{2})\2(\d{2})(?:\d{6})?(?!\d)")
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
 MODES: tuple[Mode, ...] = ("dense", "keyword", "hybrid")
 
@@ -96,12 +96,14 @@ def published(value: object) -> str | None:
 
 
 def day(text: str) -> str | None:
-    """The first calendar day written YYYY-MM-DD (separated by - / . _ or not at all, and not inside
-    a longer run of digits) in `text`, normalized; None without one. "20220617_0" (a RealTime QA
-    query id) is 2022-06-17; a Unix time such as "1655337600" or "2022-13-45" is no day."""
+    """The first calendar day written YYYY-MM-DD (one separator of - / . _ or space throughout, or
+    none; undivided, as 8 digits or a 14-digit YYYYMMDDhhmmss stamp) in `text`, normalized; None
+    without one. "20220617_0" (a RealTime QA query id) is 2022-06-17; a Unix time such as
+    "1655337600", mixed separators ("2022/06-17") and "2022-13-45" give none."""
     for found in _DATE.finditer(text):
+        year, _, month, dom = found.groups()
         try:
-            return date(*map(int, found.groups())).isoformat()
+            return date(int(year), int(month), int(dom)).isoformat()
         except ValueError:
             continue
     return None

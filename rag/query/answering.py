@@ -64,18 +64,24 @@ ANSWER_TYPES = {
 CAPITALIZED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z]+")
 QUESTION_MARK = re.compile(r"\?[\s\"'”’)]*$")
 FULL_NAME = re.compile(r"\b[A-Z][a-zA-Z'’-]+(?:\s+[A-Z]\.)?(?:\s+[A-Z][a-zA-Z'’-]+)+")
-SENTENCE_END = re.compile(r"[.!?][\"'”’)]*\s+(?=[\"'“‘(]?[A-Z0-9])")
-ABBREVIATION = re.compile(r"^[\"'“‘(]?(?:Mr|Mrs|Ms|Dr|Gen|Lt|Col|Sgt|Capt|Adm|Gov|Sen|Rep|Rev|St|Jr|Sr|Prof|"
-                          r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec|No|Vol|vs|[A-Z](?:\.[A-Z])*)\.$")
+WH_WORD = r"(?:who|whom|whose|what|when|where|which|why|how)"
+SENTENCE_END = re.compile(rf"[.!?][\"'”’)]*\s+(?=[\"'“‘(]?(?:[A-Z0-9]|{WH_WORD}\b))")
+ABBREVIATION = re.compile(r"^[\"'“‘(]?(?:Mr|Mrs|Ms|Dr|Gen|Lt|Col|Sgt|Capt|Adm|Gov|Sen|Rep|Rev|St|Jr|Sr|"
+                          r"Prof|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec|No|Vol|vs|"
+                          r"[A-Z](?:\.[A-Z])*)\.$")
+ASKS_NEXT = re.compile(rf"[\"'“‘(]?{WH_WORD}\b", re.IGNORECASE)
+# a number is asked for by "what was the vote", not by "what is the number one song"
 QUANTITY_NOUNS = (r"(?:vote|tally|score|margin|death toll|toll|turnout|number|count|total|amount|cost|"
-                  r"price|percentage|share|rate|budget|salary|population|size|age)")
-AUXILIARY = r"(?:is|was|are|were|did|does|do|has|have|had|will|would|can|could|should)"
-PERSON_NOUNS = (r"(?:editor|journalist|reporter|correspondent|official|officer|general|president|minister|"
-                r"senator|analyst|businessman|businesswoman|commander|leader|spokes(?:man|woman|person)|"
-                r"diplomat|author|writer|person|man|woman|chairman|secretary|advis[eo]r|ambassador|"
-                r"lawmaker|politician|congress(?:man|woman)|governor|mayor|ceo|executive|interviewer|"
-                r"host|anchor|historian|expert|scholar|captain|pilot|coach|player|judge|lawyer|doctor|"
-                r"founder|owner|chief|candidate)s?")
+                  r"price|percentage|share|rate|budget|salary|population|size|age)"
+                  r"(?=\s+(?:of|in|on|for|at|to|from|after|among|by)\b|\s*[?.,]|$)")
+# words between "which" and the noun; none that ends the phrase ("the company whose CEO")
+GAP_WORD = (r"(?!(?:is|was|are|were|did|does|do|has|have|had|will|would|can|could|should|who|whom|"
+            r"whose|that|which|where|when|of)\b)[\w.'’-]+")
+PERSON_NOUNS = (r"(?:(?:editor|journalist|reporter|correspondent|official|officer|general|president|"
+                r"minister|senator|analyst|commander|leader|diplomat|author|writer|person|chairman|"
+                r"secretary|advis[eo]r|ambassador|lawmaker|politician|governor|mayor|ceo|executive|"
+                r"interviewer|historian|expert|scholar|player|lawyer|founder|owner|candidate|member)s?|"
+                r"(?:business|spokes|congress|chair)?(?:man|woman|men|women)|spokesperson)")
 
 
 @dataclass
@@ -208,11 +214,11 @@ def answer_type(question: str) -> str | None:
     if re.search(rf"{ASK_START}(how soon|(?:what|which) (year|month))\b", last):
         return "when"
     if re.search(rf"{ASK_START}(?:(?:which|what)|what(?: is|'s| was)? the names? of(?: the| an?)?)"
-                 rf"(?: (?!{AUXILIARY}\b)[\w-]+){{0,3}} {PERSON_NOUNS}\b", last):
+                 rf"(?: {GAP_WORD}){{0,3}} {PERSON_NOUNS}\b", last):
         return "who"  # "which editor", "the name of the American officer": a person's name
     if re.search(rf"{ASK_START}what(?: is|'s| was)? the name\b", last):
         return "which"
-    if re.search(rf"{ASK_START}what (?:is|was|were|are) the (?:final )?{QUANTITY_NOUNS}\b", last):
+    if re.search(rf"{ASK_START}what (?:is|was|were|are) the (?:final )?{QUANTITY_NOUNS}", last):
         return "how much"  # "what was the vote", "what is the death toll": a number
     first = re.search(rf"{ASK_START}(when|who|where|which)\b", last)
     return first.group(1) if first else None
@@ -220,12 +226,13 @@ def answer_type(question: str) -> str | None:
 
 def last_sentence(question: str) -> str:
     """The last sentence of a question, where quiz-style questions put the ask; a period after an
-    abbreviation or an initial ("Nov. 1", "Gen. Milley", "U.S.") ends no sentence."""
+    abbreviation or an initial ("Nov. 1", "Gen. Milley", "U.S.") ends no sentence unless a
+    question word follows ("... in Terminal C. Where did it go?")."""
     text = question.strip()
     start = 0
     for cut in SENTENCE_END.finditer(text):
-        word = text[:cut.start() + 1].rsplit(None, 1)[-1]
-        if not ABBREVIATION.match(word):
+        word = text[max(0, cut.start() - 40):cut.start() + 1].rsplit(None, 1)[-1]
+        if not ABBREVIATION.match(word) or ASKS_NEXT.match(text, cut.end()):
             start = cut.end()
     return text[start:]
 
@@ -239,9 +246,8 @@ def satisfies(kind: str | None, question: str, sentence: str, new: bool = False)
         return any(not new or not set(re.findall(r"\w+", m.group(0).lower())) <= stated
                    for m in ANSWER_TYPES[kind].finditer(sentence))
     asked = {w.lower() for w in re.findall(r"[A-Za-z]+", question)}
-    if kind == "who":  # a name the question does not hold even in part ("Valery Zaluzhny" vs "Zaluzhny")
-        return any(all(w.lower() not in asked for w in re.findall(r"[A-Za-z]+", name))
-                   for name in full_names(sentence))
+    if kind == "who":  # a person the question does not name: "Valery Zaluzhny" does not answer
+        return any(surname(name) not in asked for name in full_names(sentence))  # "...with Zaluzhny?"
     if kind in ("where", "which"):
         words = CAPITALIZED.findall(sentence.lstrip("\"'“‘( "))[1:]
         return any(w.lower() not in asked for w in words)
@@ -250,13 +256,20 @@ def satisfies(kind: str | None, question: str, sentence: str, new: bool = False)
 
 def full_names(sentence: str) -> list[str]:
     """Names of two or more capitalized words, without a capitalized function word that opens a
-    sentence or a clause ("But Milley" is one word of a name, not two)."""
+    sentence or a clause ("But Milley" is one word of a name, not two; so, alas, is "Will Smith")."""
     names = []
     for found in FULL_NAME.findall(sentence):
-        words = [w for w in found.split() if w.lower() not in stopwords()]
+        words = found.split()
+        while words and words[0].lower() in stopwords():
+            words.pop(0)
         if len(words) >= 2:
             names.append(" ".join(words))
     return names
+
+
+def surname(name: str) -> str:
+    """The last word of a name, lower-cased, without a possessive ("Zaluzhny's" -> "zaluzhny")."""
+    return re.sub(r"['’]s?$", "", name.split()[-1]).lower()
 
 
 def unknown_names(index: Index, question: str) -> list[str]:

@@ -200,18 +200,24 @@ def test_markers_come_from_the_citations_list_not_from_brackets_in_quotes(browse
 
 
 def test_as_of_day_on_the_page_limits_the_answer_to_documents_up_to_that_day(browser, server, page_errors):
-    """The page's "As of" box sends the day with the question: asked on 2023-12-01 only 001_ lies
-    in that week (000_ is dated 2023-12-04), and the answer says which day it was asked as of."""
+    """The page's "As of" box sends the day with the question (and nothing when empty): asked on
+    2023-12-01, no document dated later is cited (000_ is dated 2023-12-04), and the answer says
+    which day it was asked as of."""
     context, page = open_page(browser, server, page_errors, viewport={"width": 1280, "height": 900})
     question = "Which generals are negotiating the peace?"
-    plain = ask_on_page(page, question)
+    with page.expect_request(lambda r: r.url.endswith("/chat")) as sent:
+        plain = ask_on_page(page, question)
+    assert "as_of" not in sent.value.post_data_json
     plain_docs = {b.get_attribute("data-doc-id") for b in plain.locator(".sources button.cite").all()}
-    assert plain_docs and "001_ba8a69dfa45ae580" not in plain_docs
-    assert plain.locator(".dated").count() == 0
+    assert plain_docs and plain.locator(".dated").count() == 0
     page.fill("#as-of", "2023-12-01")
-    dated = ask_on_page(page, question)
+    with page.expect_request(lambda r: r.url.endswith("/chat")) as sent:
+        dated = ask_on_page(page, question)
+    assert sent.value.post_data_json["as_of"] == "2023-12-01"
     dated_docs = {b.get_attribute("data-doc-id") for b in dated.locator(".sources button.cite").all()}
-    assert dated_docs == {"001_ba8a69dfa45ae580"}
+    days = {d: httpx.get(f"{server.url}/documents/{d}", timeout=30).json()["date"] for d in dated_docs}
+    assert dated_docs and all(day is None or day <= "2023-12-01" for day in days.values()), days
+    assert "000_fa0abe1aae40eff2" not in dated_docs and dated_docs != plain_docs
     assert "as of 2023-12-01" in dated.locator(".dated").inner_text()
     context.close()
     assert page_errors == []

@@ -91,6 +91,8 @@ def test_beir_answer_questions_split_by_date(tmp_path):
     assert day("20220617_0") == "2022-06-17" and day("2022-06-16T10:00:00") == "2022-06-16"
     assert day("1655337600") is None and day("2022-13-45") is None and day("x12022061799") is None
     assert day("2022-13-45, revised 2022-06-20") == "2022-06-20"
+    assert day("20220617123000") == "2022-06-17" and day("2022 06 17") == "2022-06-17"
+    assert day("2022/06-17") is None
     (tmp_path / "queries.jsonl").write_text("\n".join(json.dumps({"_id": q["_id"], "text": "q"}) for q in queries))
     with pytest.raises(InputError, match="answers"):
         load_answer_questions(tmp_path)

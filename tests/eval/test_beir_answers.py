@@ -18,8 +18,8 @@ DOCS = {
            "They demanded a pension fund of their own. Ferries kept running during the strike.")),
     "d2": ("Bee census", ("The national bee census counted 41,000 hives this spring. Beekeepers blamed "
            "the cold April for the losses. The census is held every three years.")),
-    "d3": ("Volcano reopens", ("The trail to the crater of Mount Arden reopened on Monday. Rangers had closed "
-           "it after a small eruption in March.")),
+    "d3": ("Volcano reopens", ("The trail to the crater of Mount Arden reopened on Monday. Rangers had "
+           "closed it after a small eruption in March.")),
 }
 QUERIES = [
     {"_id": "20220801_0", "text": "How long did the Rotterdam harbour pilots strike?", "answers": ["nine days"],
