@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 from fakes import fake_index
 
-from rag.query.answering import answer_type, features, last_sentence, missing_idf, satisfies, score_units
+from rag.query.answer_types import answer_type, last_sentence, satisfies
+from rag.query.answering import features, missing_idf, score_units
 from rag.query.retrieval import search
 
 DOC = """Harbour board meets in Ostrava
