@@ -98,11 +98,6 @@ class PartialEncoder:
         return vectors, blocks, empty
 
 
-def scopes(as_of: str | None, settings) -> list:
-    """Every document scope `ask` may search for a question asked `as_of` (None: all documents)."""
-    return [None] if as_of is None else dated_filters(None, as_of, settings.retrieval.recent_days)
-
-
 def main(folder: Path, index_dir: Path) -> None:
     started = time.perf_counter()
     settings = load_settings(index_dir=index_dir)
@@ -111,7 +106,8 @@ def main(folder: Path, index_dir: Path) -> None:
     build_from_documents(settings, documents, sentences=False, encoder=real)
     index = open_index(settings, encoder=real)
     texts = {d.doc_id: d.text for d in documents}
-    retrieved = [p.chunk for q in questions for scope in scopes(q.as_of, settings)
+    days = settings.retrieval.recent_days
+    retrieved = [p.chunk for q in questions for scope in dated_filters(None, q.as_of, days)
                  for p in search(index, q.question, settings.answer.passages, where=scope)]
     needed = {texts[c.doc_id][s.start:s.end] for c in retrieved for s in c.sentences}
     by_id = {d.doc_id: d for d in documents}

@@ -63,10 +63,8 @@ def prepared(index, questions):
     for item in questions:
         names = question_names(item.question)
         vectors = index.embedder.encode_queries([item.question, names] if names else [item.question])
-        scopes = [None] if item.as_of is None else dated_filters(None, item.as_of,
-                                                                 index.settings.retrieval.recent_days)
         passages = []
-        for scope in scopes:
+        for scope in dated_filters(None, item.as_of, index.settings.retrieval.recent_days):
             passages = passages or search(index, item.question, index.settings.answer.passages, None,
                                           vectors[0], scope)
         out.append((item, vectors[0], vectors[1] if names else None, passages))

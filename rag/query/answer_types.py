@@ -10,10 +10,9 @@ from a kind of failure on dev questions and has a unit test on constructed sente
 
 from __future__ import annotations
 
-import functools
 import re
 
-from rag.stores import STOPWORDS_EN
+from rag.stores import STOPWORDS
 
 NUMBER_WORDS = (r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
                 r"forty|fifty|hundred|thousand|million|billion|dozens?|several)\b")
@@ -115,7 +114,7 @@ def full_names(sentence: str) -> list[str]:
     names = []
     for found in FULL_NAME.findall(sentence):
         words = found.split()
-        while words and words[0].lower() in stopwords():
+        while words and words[0].lower() in STOPWORDS:
             words.pop(0)
         if len(words) >= 2:
             names.append(" ".join(words))
@@ -125,9 +124,3 @@ def full_names(sentence: str) -> list[str]:
 def surname(name: str) -> str:
     """The last word of a name, lower-cased, without a possessive ("Zaluzhny's" -> "zaluzhny")."""
     return re.sub(r"['’]s?$", "", name.split()[-1]).lower()
-
-
-@functools.cache
-def stopwords() -> frozenset[str]:
-    """English function words, as the keyword index drops them ("but", "the", "in")."""
-    return frozenset(STOPWORDS_EN)

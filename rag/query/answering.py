@@ -92,7 +92,7 @@ def extractive(index: Index, question: str, k: int | None = None, mode: Mode | N
     vectors = index.embedder.encode_queries([question, names] if names else [question])
     vector, names_vector = vectors[0], (vectors[1] if names else None)
     timings["embed_ms"] = _ms(started)
-    tries = [where] if as_of is None else dated_filters(where, as_of, index.settings.retrieval.recent_days)
+    tries = dated_filters(where, as_of, index.settings.retrieval.recent_days)
     for n, scope in enumerate(tries, start=1):
         mark = time.perf_counter()
         passages = search(index, question, k or index.settings.answer.passages, mode, vector, scope)
@@ -107,9 +107,12 @@ def extractive(index: Index, question: str, k: int | None = None, mode: Mode | N
     return answer, passages
 
 
-def dated_filters(where: DocFilter | None, as_of: str, days: int) -> list[DocFilter]:
+def dated_filters(where: DocFilter | None, as_of: str | None, days: int) -> list[DocFilter | None]:
     """The scopes a question asked on `as_of` tries in turn: that day and the `days` days before
-    it, then all documents not dated later (only the latter when `days` is 0)."""
+    it, then all documents not dated later (only the latter when `days` is 0); without a day,
+    `where` alone."""
+    if as_of is None:
+        return [where]
     later = until(where, as_of)
     return [recent(where, as_of, days), later] if days else [later]
 

@@ -8,8 +8,8 @@
 """
 
 from rag.stores.base import VectorStore
-from rag.stores.bm25 import STOPWORDS_EN, KeywordIndex, tokenize
+from rag.stores.bm25 import STOPWORDS, KeywordIndex, tokenize
 from rag.stores.registry import build_store, check_backend, create_store, drop_store, open_store
 
-__all__ = ["STOPWORDS_EN", "KeywordIndex", "VectorStore", "build_store", "check_backend", "create_store",
+__all__ = ["STOPWORDS", "KeywordIndex", "VectorStore", "build_store", "check_backend", "create_store",
            "drop_store", "open_store", "tokenize"]

@@ -47,7 +47,7 @@ _STEMMER = Stemmer.Stemmer("english")
 
 
 _SPLIT = re.compile(r"(?u)\b\w\w+\b").findall
-_STOPWORDS = frozenset(STOPWORDS_EN)
+STOPWORDS = frozenset(STOPWORDS_EN)  # the words tokenize() drops; answering reads them too
 
 
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
@@ -68,7 +68,7 @@ def _words_and_terms(texts: Sequence[str]) -> tuple[list[list[str]], dict[str, s
     words = [_SPLIT(text.lower()) for text in texts]
     distinct = list(set().union(*words)) if words else []
     term = dict(zip(distinct, _STEMMER.stemWords(distinct), strict=True))
-    term.update((w, "") for w in _STOPWORDS.intersection(distinct))
+    term.update((w, "") for w in STOPWORDS.intersection(distinct))
     return words, term
 
 
@@ -111,7 +111,7 @@ def tokenizer_id() -> str:
         stemmer = version("PyStemmer")
     except PackageNotFoundError:
         stemmer = "unknown"
-    stopwords = hashlib.sha256("\n".join(sorted(_STOPWORDS)).encode()).hexdigest()[:12]
+    stopwords = hashlib.sha256("\n".join(sorted(STOPWORDS)).encode()).hexdigest()[:12]
     return f"pystemmer {stemmer}; stopwords {stopwords}; unicode {unicodedata.unidata_version}"
 
 

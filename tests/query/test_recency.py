@@ -108,6 +108,11 @@ def test_recent_narrows_a_given_filter_and_until_keeps_undated_documents():
     docs = [Document(doc_id=d, source=d, text="x", date=day) for d, day in
             [("old", "2021-12-31"), ("new", "2022-06-17"), ("none", None)]]
     assert [d.doc_id for d in docs if until(None, "2022-06-16").matches(d)] == ["old", "none"]
+    given = DocFilter(author="olsen")
+    assert answering.dated_filters(given, None, 7) == [given]  # no day: the filter alone
+    assert answering.dated_filters(given, "2022-06-16", 0) == [until(given, "2022-06-16")]
+    assert answering.dated_filters(given, "2022-06-16", 7) == [recent(given, "2022-06-16", 7),
+                                                               until(given, "2022-06-16")]
 
 
 def test_dates_of_a_month_or_year_and_free_text_dates():
