@@ -20,6 +20,10 @@ from rag.types import Style
 def evaluate(
     gold: Annotated[Path, typer.Option(help="gold set (JSON Lines)")] = Path("eval/seeds.jsonl"),
     beir: Annotated[Path | None, typer.Option(help="BEIR folder: corpus, queries, qrels")] = None,
+    openbook: Annotated[Path | None, typer.Option(help="RealTime QA year folder (qa.jsonl, gcs.jsonl.gz): "
+                                                       "its pooled search results indexed, every question "
+                                                       "asked over its own results and over the pool as of "
+                                                       "its day")] = None,
     index_dir: IndexDir = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="write the full report here")] = None,
     min_hit1: Annotated[float | None, typer.Option(help="fail if hit@1 is lower")] = None,
@@ -30,7 +34,7 @@ def evaluate(
     max_false_refusal: Annotated[float | None, typer.Option(help="fail if more answerable "
                                                                     "questions are refused")] = None,
     min_answer_contains: Annotated[float | None, typer.Option(help="fail if lower")] = None,
-    limit: Annotated[int | None, typer.Option(help="BEIR: only the first N queries")] = None,
+    limit: Annotated[int | None, typer.Option(help="BEIR, --openbook: only the first N queries")] = None,
     split: Annotated[str | None, typer.Option(help="only questions of this split (dev or test; with --beir "
                                                    "--answers, that half); floors apply to it")] = None,
     answers: Annotated[bool, typer.Option("--answers", help="BEIR: answer every query through the ask "
@@ -48,9 +52,12 @@ def evaluate(
               rag eval --beir ../shared/bench-data/scifact --index-dir /tmp/scifact-index
               rag eval --beir ../shared/bench-data/realtimeqa-2022 --answers --json rtqa.json
               RAG_GENERATOR__BASE_URL=http://127.0.0.1:8080/v1 rag eval --split test --answer generated
+              rag eval --openbook ../shared/train-data/realtimeqa/2025 --json openbook-2025.json
     """
     settings = settings_for(index_dir)
     style = answer_style(answer, settings, beir is not None and not answers)
+    if openbook is not None:
+        return evaluate_openbook(openbook, index_dir, json_path, limit, style)
     if beir is not None and answers:
         return evaluate_beir_answers(beir, index_dir, json_path, limit, test_from, style, split)
     if beir is not None:
@@ -117,6 +124,26 @@ def evaluate_beir_answers(folder: Path, index_dir: Path | None, json_path: Path 
     with progress_bar() as bar:
         report = run_beir_answers(folder, settings, BarProgress(bar), limit, test_from, style=style, half=half)
     print_gold_report(report)
+    if json_path:
+        from rag import write_report
+
+        write_report(report, json_path)
+        out.print(f"report written to {json_path}", highlight=False)
+
+
+def evaluate_openbook(folder: Path, index_dir: Path | None, json_path: Path | None, limit: int | None,
+                      style: Style | None = None) -> None:
+    from rag.eval.openbook import format_openbook_table, run_openbook, year_of
+
+    year_of(folder)  # a blind year is refused before anything else happens
+    settings = settings_for(index_dir)
+    if index_dir is None:  # one index per year folder and index configuration
+        from rag import default_index_dir
+
+        settings = settings.with_overrides(index_dir=default_index_dir(folder, settings, Path("/tmp/openbook")))
+    with progress_bar() as bar:
+        report = run_openbook(folder, settings, BarProgress(bar), limit, style=style)
+    out.print(format_openbook_table(report), highlight=False, markup=False)
     if json_path:
         from rag import write_report
 

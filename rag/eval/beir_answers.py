@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.config import Settings
+from rag.embed.base import Encoder
 from rag.errors import InputError, RagError
 from rag.eval.beir import _first_existing, _read_jsonl, day, load_beir
 from rag.eval.gold import GoldQuestion, QuestionResult, run_gold, select_split
@@ -57,13 +58,14 @@ def load_answer_questions(folder: str | Path, test_from: str = DEFAULT_TEST_FROM
     return documents, questions
 
 
-def ensure_answer_index(settings: Settings, documents: list[Document],
-                        progress: Progress | None = None) -> dict[str, Any]:
-    """Build the corpus index with sentence vectors unless a matching one exists; what was done."""
+def ensure_answer_index(settings: Settings, documents: list[Document], progress: Progress | None = None,
+                        encoder: Encoder | None = None) -> dict[str, Any]:
+    """Build the corpus index with sentence vectors unless a matching one exists (with `encoder`,
+    built by it instead of the configured model); what was done."""
     started = time.perf_counter()
     if _has_sentences_for(settings, documents):
         return {"reused": True, "seconds": round(time.perf_counter() - started, 2), "embedded": 0}
-    report = build_from_documents(settings, documents, progress or Silent(), sentences=True)
+    report = build_from_documents(settings, documents, progress or Silent(), sentences=True, encoder=encoder)
     return {"reused": False, "seconds": round(time.perf_counter() - started, 2),
             "embedded": report.embedded, "stage_seconds": report.stage_seconds}
 
