@@ -35,10 +35,19 @@ from api.documents import live_docs
 from api.errors import install_error_handlers
 from api.live import BodyLimits, LiveIndex
 from api.mcp_server import mount_mcp
-from api.middleware import AccessLog, HostCheck, allowed_hosts
+from api.middleware import AccessLog, CrossSiteCheck, HostCheck, allowed_hosts
 from api.openai_routes import v1
 from api.routes import api, public
-from rag import Index, RagError, Settings, cores, current_build, load_settings, open_index
+from rag import (
+    Index,
+    RagError,
+    Settings,
+    check_corpus_folders,
+    cores,
+    current_build,
+    load_settings,
+    open_index,
+)
 
 STATIC = Path(__file__).parent / "static"
 DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"  # swagger-ui-bundle.js, .css, favicon
@@ -59,6 +68,7 @@ Errors are always `{"error": {"code": "...", "message": "..."}}`.
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The application for `settings` (default: from the `RAG_*` environment)."""
     settings = settings or load_settings()
+    check_corpus_folders(settings)  # an upload folder overlapping the user's folders: refuse to start
     configure_logging()
 
     @contextlib.asynccontextmanager
@@ -106,13 +116,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     install_docs(app)
     declare_auth(app, required=settings.api_key is not None)
-    # Each middleware added wraps the ones before: AccessLog(CORS(BodyLimit(app))), so the access
-    # log sees every response and a 413 still carries CORS headers a browser needs to read it.
+    # Each middleware added wraps the ones before: AccessLog(HostCheck(CrossSiteCheck(CORS(BodyLimit(app))))),
+    # so the access log sees every response, a 413 still carries CORS headers a browser needs to
+    # read it, and a write sent by another site is refused before its body is read.
     app.add_middleware(BodyLimits, max_bytes=settings.api.max_body_bytes,
                        upload_bytes=int(settings.api.max_upload_mb * 2**20))
     if settings.api.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.api.cors_origins,
                            allow_methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Content-Type"])
+    app.add_middleware(CrossSiteCheck, allowed=allowed_hosts(settings), cors_origins=settings.api.cors_origins)
     app.add_middleware(HostCheck, allowed=allowed_hosts(settings))
     app.add_middleware(AccessLog)
     return app

@@ -63,4 +63,6 @@ def refusal_responses(*codes: tuple[int, str, str]) -> dict[int | str, dict]:
 
 UPLOADS_OFF = (403, "uploads_disabled", "uploads are off on this server: start it with RAG_CORPUS__UPLOAD_DIR set")
 NOT_UPLOADED = (409, "not_uploaded", "'x' was not uploaded: it comes from a corpus folder (corpus.paths)")
+NAME_TAKEN = (409, "upload_exists", ("a.txt: a file named 'a.txt' is already in the upload folder and is "
+                                     "never replaced; delete that document first, or rename the file"))
 BUSY = (409, "index_busy", "another 'rag index' is building index; wait for it to finish")

@@ -10,7 +10,8 @@ name. Only uploaded documents can be deleted: the other corpus folders are the u
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+import os
+from typing import Annotated, NoReturn
 
 from fastapi import APIRouter, Depends, File, Path, Request, UploadFile
 
@@ -20,9 +21,23 @@ from api.errors import ApiError
 from api.live import LiveIndex
 from api.routes import find_document
 from api.schemas import error_responses
-from rag import BuildReport, Document, Settings, Skipped, Upload, check_upload, store_upload, uploaded_file
+from rag import (
+    BuildReport,
+    Document,
+    Settings,
+    Skipped,
+    Upload,
+    UploadExists,
+    check_upload,
+    name_taken,
+    not_indexed,
+    remove_uploads,
+    store_upload,
+    uploaded_file,
+)
 
 live_docs = APIRouter(dependencies=[Authorized], tags=["documents"])
+TAKEN = name_taken("")[:len("a file named")]  # how a refusal for a taken name begins
 
 
 async def get_live(request: Request) -> LiveIndex:
@@ -35,10 +50,12 @@ Files = Annotated[list[UploadFile], File(description="one or more .txt, .md, .ht
 
 @live_docs.post("/documents", response_model=d.UploadOut, summary="Add documents (multipart upload)",
                 responses={200: {"content": {"application/json": {"example": d.UPLOAD_EXAMPLE}}},
-                           **error_responses(401, 413, 422, 500, 503), **d.refusal_responses(d.UPLOADS_OFF)})
+                           **error_responses(401, 413, 422, 500, 503),
+                           **d.refusal_responses(d.UPLOADS_OFF, d.NAME_TAKEN)})
 async def upload_route(files: Files, request: Request, settings: SettingsDep, live: LiveDep) -> d.UploadOut:
-    """Adds (or replaces) the files and answers once the index with them is live. Refused files
-    are listed with their reason; when every file is refused the answer is 422."""
+    """Adds the files and answers once the index with them is live. Refused files are listed with
+    their reason (a file the build could not index is taken out again); when no file is added the
+    answer is 422, or 409 when every name is already taken (a file is never replaced)."""
     if settings.corpus.upload_dir is None:
         raise ApiError(403, "uploads_disabled", "uploads are off on this server: start it with "
                        "RAG_CORPUS__UPLOAD_DIR set to the folder uploads may be written to")
@@ -49,11 +66,41 @@ async def upload_route(files: Files, request: Request, settings: SettingsDep, li
     refused = [d.Refused(filename=item.path, reason=item.reason) for item, _ in checked
                if isinstance(item, Skipped)]
     if not accepted:
-        raise ApiError(422, "upload_refused", "; ".join(f"{r.filename}: {r.reason}" for r in refused))
-    for upload, data in accepted:
-        store_upload(upload, data)
-    report = await live.rebuild(settings)
-    return d.UploadOut(added=[added(u.document) for u, _ in accepted], refused=refused, build=build_out(report))
+        refuse_all(refused, clash=all(r.reason.startswith(TAKEN) for r in refused))
+    report, left_out = await store_and_rebuild(settings, live, accepted)
+    refused += [d.Refused(filename=name, reason=why) for name, why in left_out.items()]
+    indexed = [u for u, _ in accepted if u.name not in left_out]
+    if not indexed:
+        refuse_all(refused)
+    return d.UploadOut(added=[added(u.document) for u in indexed], refused=refused, build=build_out(report))
+
+
+async def store_and_rebuild(settings: Settings, live: LiveIndex,
+                            accepted: list[tuple[Upload, bytes]]) -> tuple[BuildReport, dict[str, str]]:
+    """Store the accepted files (never over an existing one), rebuild, and take out again the
+    files the build could not index: (the build, file name -> why it was left out). Nothing this
+    request stored stays behind when storing or the build fails: the next request would meet it."""
+    stored: list[Upload] = []
+    try:
+        for upload, data in accepted:
+            store_upload(upload, data)
+            stored.append(upload)
+        report = await live.rebuild(settings)
+    except UploadExists as exc:
+        remove_uploads(stored)
+        raise ApiError(409, "upload_exists", exc.message) from None
+    except BaseException:
+        remove_uploads(stored)
+        raise
+    left_out = not_indexed(report, stored)
+    remove_uploads([u for u in stored if u.name in left_out])  # the build left them out: folder agrees
+    return report, left_out
+
+
+def refuse_all(refused: list[d.Refused], clash: bool = False) -> NoReturn:
+    """No file of the request was added: 422 with every reason (409 when every name was taken)."""
+    raise ApiError(409 if clash else 422, "upload_exists" if clash else "upload_refused",
+                   "; ".join(f"{r.filename}: {r.reason}" for r in refused))
 
 
 @live_docs.delete("/documents/{doc_id:path}", response_model=d.DeleteOut, summary="Remove an uploaded document",
@@ -74,8 +121,8 @@ async def delete_route(doc_id: Annotated[str, Path(description="a doc_id from /d
 
 def check_all(settings: Settings, received: list[tuple[str, bytes]],
               existing: dict[str, Document]) -> list[tuple[Upload | Skipped, bytes]]:
-    """Each file checked; also refused: a second file of one name, and a doc_id that another
-    corpus folder already holds (an upload may replace an upload, not the user's files)."""
+    """Each file checked; also refused: a second file of one name, a name the upload folder already
+    holds (an upload never replaces a file), and a doc_id another corpus folder already holds."""
     out: list[tuple[Upload | Skipped, bytes]] = []
     names: set[str] = set()
     for filename, data in received:
@@ -84,7 +131,9 @@ def check_all(settings: Settings, received: list[tuple[str, bytes]],
             doc = existing.get(item.document.doc_id)
             if item.name in names:
                 item = Skipped(filename, f"another file in this upload is also named {item.name!r}")
-            elif doc is not None and not item.path.exists():
+            elif os.path.lexists(item.path):
+                item = Skipped(filename, name_taken(item.name))
+            elif doc is not None:
                 item = Skipped(filename, f"a document {doc.doc_id!r} already exists ({doc.source}); "
                                "rename the file")
             else:

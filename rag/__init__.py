@@ -36,7 +36,9 @@ _EXPORTS: dict[str, str] = {
     # live documents: uploads, deletes, watched folders
     "Upload": "rag.index.live", "check_upload": "rag.index.live", "store_upload": "rag.index.live",
     "uploaded_file": "rag.index.live", "rebuild_corpus": "rag.index.live", "watch_corpus": "rag.index.live",
-    "corpus_roots": "rag.index.live", "Skipped": "rag.ingest.loaders",
+    "corpus_roots": "rag.index.live", "Skipped": "rag.ingest.loaders", "UploadExists": "rag.index.live",
+    "remove_uploads": "rag.index.live", "not_indexed": "rag.index.live", "name_taken": "rag.index.live",
+    "check_corpus_folders": "rag.ingest.files",
     # asking
     "ask": "rag.query.answering", "answer_from": "rag.query.answering",
     "question_names": "rag.query.answering", "dated_filters": "rag.query.answering",
@@ -139,15 +141,20 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time names load lazil
     from rag.index.layout import current_build
     from rag.index.live import (
         Upload,
+        UploadExists,
         check_upload,
         corpus_roots,
+        name_taken,
+        not_indexed,
         rebuild_corpus,
+        remove_uploads,
         store_upload,
         uploaded_file,
         watch_corpus,
     )
     from rag.index.manifest import index_fingerprint, read_manifest
     from rag.index.reader import Index, open_index
+    from rag.ingest.files import check_corpus_folders
     from rag.ingest.loaders import Skipped
     from rag.query.answering import answer_from, ask, dated_filters, question_names
     from rag.query.filters import DocFilter, parse_filter

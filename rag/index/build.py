@@ -19,8 +19,8 @@ import numpy as np
 from rag.calibration import load_calibration
 from rag.config import Settings
 from rag.embed import EmbeddingCache, Encoder, embed_with_cache, load_encoder
-from rag.errors import NothingIndexed
-from rag.index.chunks import ChunkFeed, chunk_corpus, embedding_text
+from rag.errors import NothingIndexed, RagError
+from rag.index.chunks import ChunkFeed, chunk_corpus, embedding_text, failure_reason
 from rag.index.features import ChunkFeatures, join
 from rag.index.layout import build_lock, prune_builds, remove_stale_temps, switch_current, write_build
 from rag.index.manifest import FORMAT_VERSION, index_fingerprint
@@ -73,6 +73,7 @@ class BuildReport:
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
     rechunked: int = 0  # documents chunked anew; the others' chunks came from the previous build
+    indexed: list[str] = field(default_factory=list)  # doc_ids in the build (the others were skipped)
 
 
 def load_corpus(settings: Settings, paths: list[Path] | None = None,
@@ -111,7 +112,7 @@ def build_index(settings: Settings, paths: list[Path] | None = None,
         reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped[:5]) or "no files found"
         raise NothingIndexed(f"nothing could be indexed ({reasons})")
     report = build_from_documents(settings, documents, progress, encoder=encoder)
-    report.skipped = skipped
+    report.skipped = skipped + report.skipped  # loading's skips, then chunking's and embedding's
     report.seconds = time.perf_counter() - started
     return report
 
@@ -128,13 +129,16 @@ def build_from_documents(settings: Settings, documents: list[Document],
     feed = ChunkFeed(settings, documents, embedder, previous_chunks(settings, embedder))
     try:
         if not feed.has_chunks():
-            raise NothingIndexed("the documents hold no indexable text after cleaning")
+            reasons = "".join(f"; {doc_id}: {why}" for doc_id, why in list(feed.failed.items())[:5])
+            raise NothingIndexed(f"the documents hold no indexable text after cleaning{reasons}")
         with build_lock(Path(settings.index_dir)):
             report = _build_locked(settings, documents, progress, sentences, embedder, feed, started, stages)
     finally:
         feed.close()
     report.stage_seconds = {k: round(v, 3) for k, v in stages.items()}
     report.rechunked = feed.rechunked
+    report.skipped = [Skipped(d.source, feed.failed[d.doc_id], "build error")
+                      for d in documents if d.doc_id in feed.failed]
     prepare_serving = getattr(embedder, "prepare_serving", None)
     if prepare_serving is not None:  # the ONNX export a server answers with, without PyTorch
         prepare_serving()
@@ -159,6 +163,7 @@ def _build_locked(settings: Settings, documents: list[Document], progress: Progr
             cache.close()
     stages["chunking"] = feed.waited  # what chunking added: the time the encoder waited for it
     stages["embedding"] = time.perf_counter() - mark - feed.waited
+    documents = [d for d in documents if d.doc_id not in feed.failed]  # skipped with their reason
     mark = time.perf_counter()
     progress.stage("keyword index and near-duplicates", 1)
     lengths = {d.doc_id: len(d.text) for d in documents}
@@ -194,7 +199,7 @@ def _build_locked(settings: Settings, documents: list[Document], progress: Progr
     return BuildReport(path=target, documents=len(documents), chunks=len(chunks),
                        sentences=len(sentence_rows), embedded=embedded,
                        reused=len(chunks) + len(sentence_rows) - embedded,
-                       seconds=time.perf_counter() - started)
+                       seconds=time.perf_counter() - started, indexed=[d.doc_id for d in documents])
 
 
 def chunk_features(feed: ChunkFeed, chunks: list[Chunk], texts: list[str]) -> ChunkFeatures:
@@ -229,17 +234,52 @@ def _embed_feed(settings: Settings, embedder: Encoder, feed: ChunkFeed, by_id: d
         window_texts = [embedding_text(c, by_id[c.doc_id], settings) for c in window]
         separate = sentences and settings.embedding.sentence_vectors == "separate"
         share = _Share(progress, count, len(window) + (sum(len(c.sentences) for c in window) if separate else 0))
-        v, rows, sv, more = embed_chunks_and_sentences(settings, embedder, window, window_texts, by_id, cache,
-                                                       share.advance, sentences)
+        try:
+            v, rows, sv, more = embed_chunks_and_sentences(settings, embedder, window, window_texts, by_id,
+                                                           cache, share.advance, sentences)
+        except RagError:
+            raise  # the disk, the cache, the model: not one document's fault
+        except Exception:  # noqa: BLE001  find the documents that fail; skip them, keep the rest
+            window, window_texts, (v, rows, sv, more) = _embed_each(settings, embedder, feed, window,
+                                                                     window_texts, by_id, cache, sentences)
         share.finish()
         chunks += window
         texts += window_texts
         parts.append((v, rows, sv))
         embedded += more
+    if not chunks:
+        reasons = "; ".join(f"{doc_id}: {why}" for doc_id, why in list(feed.failed.items())[:5])
+        raise NothingIndexed(f"nothing could be indexed ({reasons or 'no chunks'})")
     vectors = np.vstack([p[0] for p in parts])
     rows = [row for p in parts for row in p[1]]
     sentence_vectors = np.vstack([p[2] for p in parts])
     return chunks, texts, vectors, rows, sentence_vectors, embedded
+
+
+def _embed_each(settings: Settings, embedder: Encoder, feed: ChunkFeed, window: list[Chunk], texts: list[str],
+                by_id: dict[str, Document], cache: EmbeddingCache | None, sentences: bool) -> tuple:
+    """A window whose embedding raised, embedded one document at a time: the documents that
+    raise again are recorded in `feed.failed` and left out. Returns (chunks, texts, results)."""
+    kept: list[Chunk] = []
+    kept_texts: list[str] = []
+    parts: list[tuple[np.ndarray, list[SentenceRow], np.ndarray, int]] = []
+    for doc_id in dict.fromkeys(c.doc_id for c in window):
+        rows = [i for i, c in enumerate(window) if c.doc_id == doc_id]
+        chunks, chunk_texts = [window[i] for i in rows], [texts[i] for i in rows]
+        try:
+            parts.append(embed_chunks_and_sentences(settings, embedder, chunks, chunk_texts, by_id, cache,
+                                                    None, sentences))
+        except RagError:
+            raise
+        except Exception as exc:  # noqa: BLE001  this document is skipped with its reason
+            feed.failed[doc_id] = failure_reason("embedded", exc)
+            continue
+        kept += chunks
+        kept_texts += chunk_texts
+    empty = np.zeros((0, embedder.dimension), np.float32)
+    result = (np.vstack([empty] + [p[0] for p in parts]), [r for p in parts for r in p[1]],
+              np.vstack([empty] + [p[2] for p in parts]), sum(p[3] for p in parts))
+    return kept, kept_texts, result
 
 
 class _Share:

@@ -49,13 +49,21 @@ def embedding_text(chunk: Chunk, doc: Document, settings: Settings) -> str:
     return chunk.text
 
 
+def failure_reason(stage: str, exc: BaseException) -> str:
+    """The reason a document that raised while `stage` is skipped: the exception, one line."""
+    detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return (f"could not be {stage} ({type(exc).__name__}{': ' + detail if detail else ''}); "
+            "the rest of the corpus is indexed")
+
+
 class ChunkFeed:
     """Chunks of `documents` in document order, made by a background thread.
 
     Iterating yields (documents, chunks) windows of whole documents, about `window` chunks each.
     Chunks of a document unchanged since the previous build are reused (`rag.index.reuse`).
     `rechunked` counts documents chunked anew, `reused` names the others (complete once iterated);
-    `waited` is the seconds the consumer waited.
+    `failed` maps each document that yields no chunks (nothing left after cleaning, or cleaning or
+    chunking raised) to the reason: one odd document is skipped, never the build; `waited` is the seconds the consumer waited.
     """
 
     def __init__(self, settings: Settings, documents: list[Document], embedder: Encoder,
@@ -63,6 +71,7 @@ class ChunkFeed:
         self.previous = previous
         self.rechunked = 0
         self.reused: set[str] = set()
+        self.failed: dict[str, str] = {}
         self.waited = 0.0
         self._args = (settings, documents, embedder, previous, window)
         self._queue: queue.Queue = queue.Queue(maxsize=4)
@@ -137,6 +146,15 @@ class ChunkFeed:
             reused = None
         if reused is None:
             self.rechunked += 1
-            return chunk_one(settings, doc, cleaner, embedder)
-        self.reused.add(doc.doc_id)
-        return reused
+            try:
+                chunks = chunk_one(settings, doc, cleaner, embedder)
+            except Exception as exc:  # noqa: BLE001  this document is skipped with its reason
+                self.failed[doc.doc_id] = failure_reason("cleaned and chunked", exc)
+                return []
+        else:
+            self.reused.add(doc.doc_id)
+            chunks = reused
+        if not chunks:  # nothing a question could find: not a document of the index
+            self.failed[doc.doc_id] = ("no indexable text after cleaning (every line is boilerplate "
+                                       "or symbols)")
+        return chunks

@@ -12,6 +12,7 @@ under a sanitized name.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
@@ -27,6 +28,7 @@ from rag.config import Settings
 from rag.embed import Encoder
 from rag.errors import ConfigError, IndexBusy, InputError, RagError
 from rag.index.build import BuildReport, build_index
+from rag.ingest.files import check_corpus_folders
 from rag.ingest.loaders import Skipped, doc_id_for, load_file
 from rag.types import Document
 
@@ -36,6 +38,7 @@ BUSY_WAIT_S = 120.0  # a rebuild waits this long for another build (e.g. `rag wa
 
 def corpus_roots(settings: Settings) -> list[Path]:
     """The folders a live index is built from: `corpus.paths`, then `corpus.upload_dir`."""
+    check_corpus_folders(settings)
     roots = list(settings.corpus.paths)
     upload = settings.corpus.upload_dir
     if upload is not None:
@@ -49,6 +52,7 @@ def upload_root(settings: Settings) -> Path:
     """The upload folder, resolved; ConfigError when uploads are not configured."""
     if settings.corpus.upload_dir is None:
         raise ConfigError("uploads are off: set RAG_CORPUS__UPLOAD_DIR to the folder uploads go to")
+    check_corpus_folders(settings)
     root = Path(settings.corpus.upload_dir).resolve()
     root.mkdir(parents=True, exist_ok=True)
     return root
@@ -95,11 +99,50 @@ def check_upload(settings: Settings, filename: str, data: bytes) -> Upload | Ski
     return Upload(name, root / name, loaded)
 
 
+class UploadExists(InputError):
+    """An upload's name is taken in the upload folder: the file there is never replaced."""
+
+    code = "upload_exists"
+
+
 def store_upload(upload: Upload, data: bytes) -> None:
-    """Write an accepted upload into the upload folder atomically (a reader never sees half)."""
+    """Write an accepted upload into the upload folder atomically (a reader never sees half),
+    never over an existing file: the name is claimed by a hard link, which fails if taken, so
+    two requests racing for one name cannot both win. UploadExists when the name is taken."""
     temp = upload.path.with_name(f".{upload.name}.{uuid.uuid4().hex[:8]}.part")
     temp.write_bytes(data)
-    os.replace(temp, upload.path)
+    try:
+        os.link(temp, upload.path)
+    except FileExistsError:
+        raise UploadExists(name_taken(upload.name)) from None
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def name_taken(name: str) -> str:
+    """Why an upload of `name` is refused when the upload folder already holds that name."""
+    return (f"a file named {name!r} is already in the upload folder and is never replaced; "
+            "delete that document first, or rename the file")
+
+
+def remove_uploads(uploads: list[Upload]) -> None:
+    """Remove files this request stored (its build failed, or skipped them)."""
+    for upload in uploads:
+        upload.path.unlink(missing_ok=True)
+
+
+def not_indexed(report: BuildReport, uploads: list[Upload]) -> dict[str, str]:
+    """Name -> reason for each stored upload the build left out (it loaded, but cleaning,
+    chunking or embedding skipped it): such a file must not stay in the upload folder."""
+    indexed = set(report.indexed)
+    missing: dict[str, str] = {}
+    for upload in uploads:
+        if upload.document.doc_id in indexed:
+            continue
+        reasons = [s.reason for s in report.skipped if s.path in (str(upload.path), upload.document.source)
+                   or Path(s.path).resolve() == upload.path]
+        missing[upload.name] = reasons[0] if reasons else "the build left it out"
+    return missing
 
 
 def uploaded_file(settings: Settings, document: Document) -> Path | None:
@@ -111,6 +154,8 @@ def uploaded_file(settings: Settings, document: Document) -> Path | None:
     path = (root / document.source).resolve()
     if not path.is_relative_to(root) or not path.is_file() or doc_id_for(root, path) != document.doc_id:
         return None
+    if hashlib.sha256(path.read_bytes()).hexdigest() != document.content_hash:
+        return None  # not the file this document was loaded from (same name in another folder)
     return path
 
 

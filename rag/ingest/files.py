@@ -12,12 +12,28 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from rag.config import Settings
+from rag.errors import ConfigError
+
 READ_BLOCK = 1 << 20
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+
+
+def replace_surrogates(text: str) -> str:
+    """`text` with every surrogate code point replaced by U+FFFD, one for one (offsets keep).
+
+    A Python string can hold lone surrogates (a PDF font map decoding to <D800>, a file name or a
+    command-line argument holding bytes that are not UTF-8, a JSON `"\\ud800"`), and then the
+    tokenizer, the JSON encoder and the console all raise. No real text needs them.
+    """
+    return LONE_SURROGATE.sub(REPLACEMENT, text)
 
 
 @dataclass(frozen=True)
@@ -36,6 +52,24 @@ class SkipFile(Exception):
         super().__init__(reason)
         self.reason = reason
         self.kind = kind
+
+
+def check_corpus_folders(settings: Settings) -> None:
+    """ConfigError, one line, when `corpus.upload_dir` is, contains or lies inside a folder of
+    `corpus.paths`: the API deletes and writes files in the upload folder, and those are the
+    user's own files, which it must never touch."""
+    upload = settings.corpus.upload_dir
+    if upload is None:
+        return
+    target = Path(upload).resolve()
+    for path in settings.corpus.paths:
+        folder = Path(path).resolve()
+        relation = ("is" if target == folder else "lies inside" if target.is_relative_to(folder)
+                    else "contains" if folder.is_relative_to(target) else None)
+        if relation:
+            raise ConfigError(f"RAG_CORPUS__UPLOAD_DIR ({upload}) {relation} the corpus folder {path} "
+                              "(RAG_CORPUS__PATHS), whose files uploads and deletes would then overwrite and "
+                              "remove; give uploads a folder of their own, outside every corpus folder")
 
 
 def iter_files(roots: list[Path], extensions: list[str], follow_symlinks: bool = False,

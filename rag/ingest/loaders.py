@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from rag.ingest.files import SkipFile, Skipped, iter_files, read_capped
+from rag.ingest.files import SkipFile, Skipped, iter_files, read_capped, replace_surrogates
 from rag.types import Document, PageSpan
 
 __all__ = ["Skipped", "doc_id_for", "extract_metadata", "iter_files", "load_file", "normalize_date"]
@@ -74,9 +74,11 @@ def _load(root: Path, path: Path, max_bytes: int) -> Document:
     if not fields["text"].strip():
         raise SkipFile("no text found in file", "no text")
     rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+    fields = {key: replace_surrogates(value) if isinstance(value, str) else value
+              for key, value in fields.items()}  # text, title, author, date, outlet
     return Document(
-        doc_id=doc_id_for(root, path),
-        source=rel,
+        doc_id=replace_surrogates(doc_id_for(root, path)),
+        source=replace_surrogates(rel),
         content_hash=hashlib.sha256(data).hexdigest(),
         **fields,
     )

@@ -7,7 +7,7 @@ import pytest
 from corpus_tools import SEEDS
 from fakes import FAKE, fake_settings
 
-from rag import FakeEncoder, build_index, load_corpus, open_index
+from rag import FakeEncoder, NothingIndexed, build_index, load_corpus, open_index
 from rag.index import chunks as chunks_module
 from rag.index.chunks import ChunkFeed, chunk_corpus
 
@@ -55,12 +55,22 @@ def test_small_windows_build_the_same_index(tmp_path, monkeypatch):
         assert a.sentence_row == b.sentence_row
 
 
-def test_an_error_while_chunking_reaches_the_build_and_stops_the_thread(tmp_path, monkeypatch):
+def test_an_error_outside_one_document_reaches_the_build_and_stops_the_thread(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("cleaner exploded")
+
+    monkeypatch.setattr(chunks_module, "Cleaner", broken)
+    with pytest.raises(RuntimeError, match="cleaner exploded"):
+        build_index(fake_settings(tmp_path / "index"), [SEEDS], encoder=FakeEncoder(name=FAKE))
+    assert not [t for t in __import__("threading").enumerate() if t.name == "rag-chunking"]
+
+
+def test_a_chunking_error_skips_each_document_and_names_the_reason(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("tokenizer exploded")
 
     monkeypatch.setattr(chunks_module, "chunk_document", broken)
-    with pytest.raises(RuntimeError, match="tokenizer exploded"):
+    with pytest.raises(NothingIndexed, match="tokenizer exploded"):  # every document failed (issue 25)
         build_index(fake_settings(tmp_path / "index"), [SEEDS], encoder=FakeEncoder(name=FAKE))
     assert not [t for t in __import__("threading").enumerate() if t.name == "rag-chunking"]
 
