@@ -44,9 +44,18 @@ class DocFilter(BaseModel):
     @field_validator("date_from", "date_to")
     @classmethod
     def _iso(cls, value: str | None) -> str | None:
-        if value is not None and not ISO_DATE.match(value.strip()):
-            raise ValueError(f"{value!r} is not an ISO date; use YYYY, YYYY-MM or YYYY-MM-DD")
+        if value is not None and not _real_date(value.strip()):
+            raise ValueError(f"{value!r} is not a date; use YYYY, YYYY-MM or YYYY-MM-DD (a real day: "
+                             "months 01-12, years from 0001)")
         return value.strip() if value else value
+
+    @field_validator("doc_ids")
+    @classmethod
+    def _some_ids(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:
+            raise ValueError("is empty, which would match no document; leave doc_ids out to search "
+                             "every document")
+        return value
 
     @field_validator("not_after")
     @classmethod
@@ -110,9 +119,10 @@ def allowed_rows(chunk_docs: np.ndarray, doc_order: dict[str, int], allowed: set
 
 
 def parse_filter(**conditions: object) -> DocFilter | None:
-    """A DocFilter from keyword conditions (None values dropped), or None when none are given;
-    a bad value is an InputError naming the field."""
-    given = {k: v for k, v in conditions.items() if v not in (None, [], "")}
+    """A DocFilter from keyword conditions (None and "" dropped), or None when none are given;
+    a bad value is an InputError naming the field. An empty `doc_ids` list is such an error, not
+    "every document": whoever sent it meant some documents and named none."""
+    given = {k: v for k, v in conditions.items() if v is not None and v != ""}
     if not given:
         return None
     try:
@@ -127,7 +137,7 @@ def recent(where: DocFilter | None, as_of: str, days: int) -> DocFilter:
     """`where` narrowed to documents dated `as_of` or in the `days` days before it (a document
     dated only by month or year is never recent: its period is not inside the window)."""
     end = date.fromisoformat(_day(as_of))
-    start = str(end - timedelta(days=days))
+    start = str(end - timedelta(days=min(days, (end - date.min).days)))  # 0001-01-01 has no days before it
     base = where or DocFilter()
     return base.model_copy(update={"date_from": max(filter(None, [base.date_from, start])),
                                    "date_to": _earlier_end(base.date_to, str(end))})
@@ -143,6 +153,19 @@ def until(where: DocFilter | None, as_of: str) -> DocFilter:
 def _earlier_end(given: str | None, day: str) -> str:
     """The stricter of an inclusive upper bound `given` (YYYY, YYYY-MM or a day) and a `day`."""
     return given if given is not None and given < day[:len(given)] else day
+
+
+def _real_date(value: str) -> bool:
+    """Whether `value` is YYYY, YYYY-MM or YYYY-MM-DD naming a real year, month or day (not
+    2023-13-45, not 0000-00-00)."""
+    if not ISO_DATE.match(value):
+        return False
+    parts = [int(p) for p in value.split("-")] + [1, 1]
+    try:
+        date(parts[0], parts[1], parts[2])
+    except ValueError:
+        return False
+    return True
 
 
 def _day(as_of: str) -> str:

@@ -13,6 +13,7 @@ import numpy as np
 
 from rag.errors import InputError
 from rag.index.reader import Index
+from rag.ingest.files import LONE_SURROGATE
 from rag.query.filters import DocFilter, allowed_documents, allowed_rows
 from rag.types import Mode, Passage
 
@@ -107,9 +108,20 @@ def _also_in(index: Index, group: int, doc_id: str, allowed: set[str] | None = N
 
 
 def validate_query(query: str) -> str:
+    """The question, trimmed: the one check every question passes (ask, search, streamed, chat,
+    /v1, MCP, CLI). InputError (HTTP 422, one CLI line) when it is empty, when it holds a lone
+    surrogate (a JSON "\\ud800", or a command-line byte that is not UTF-8: the tokenizer and the
+    JSON encoder raise on it), or when it holds no letter at all ("?!?", "...", "1", only
+    zero-width or direction marks): nothing there to search for or to answer."""
     query = (query or "").strip()
     if not query:
         raise InputError("the question is empty; type a question in plain words")
+    if LONE_SURROGATE.search(query):
+        raise InputError("the question holds a lone surrogate (U+D800-U+DFFF: a JSON \\ud800 escape, or "
+                         "bytes that are not UTF-8 on a command line), which is no text; retype it as plain text")
+    if not any(ch.isalpha() for ch in query):
+        raise InputError("the question holds nothing to ask (no word: only punctuation, digits, spaces "
+                         "or invisible marks); type a question in plain words")
     return query
 
 

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from rag import DocFilter, InputError, ask, parse_filter, search
+from rag.query.filters import recent, until
 
 pytestmark = pytest.mark.slow  # the real seeds index, the CLI and a server (not in make test-fast)
 
@@ -76,10 +77,30 @@ def test_as_of_changes_which_documents_answer(seeds_loaded):
 
 
 def test_parse_filter_drops_empty_values_and_names_bad_ones():
-    assert parse_filter(author=None, doc_ids=[]) is None
+    assert parse_filter(author=None, source_prefix="") is None
     assert parse_filter(author="x") == DocFilter(author="x")
     with pytest.raises(InputError, match="date_to"):
         parse_filter(date_to="12/01/2023")
+
+
+@pytest.mark.parametrize("field,value", [("date_from", "2023-13-45"), ("date_to", "0000-00-00"),
+                                         ("date_from", "2023-02-30"), ("date_to", "2023-00"), ("date_from", "0000")])
+def test_impossible_dates_are_refused_naming_the_field(field, value):  # issue 25, item 14
+    with pytest.raises(InputError, match=f"{field}: '{value}' is not a date"):
+        parse_filter(**{field: value})
+    assert parse_filter(date_from="2024-02-29", date_to="0001") is not None
+
+
+def test_an_empty_doc_ids_list_is_an_error_not_every_document():  # issue 25, item 14
+    with pytest.raises(InputError, match="doc_ids: is empty"):
+        parse_filter(doc_ids=[])
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "0001-01-05", "9999-12-31"])
+def test_the_recent_window_is_clamped_to_the_calendar(day):  # issue 25, item 5
+    window = recent(None, day, 7)
+    assert window.date_from == max("0001-01-01", window.date_from) and window.date_to == day
+    assert until(None, day).not_after == day
 
 
 def test_cli_flags(seeds_index):
