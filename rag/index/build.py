@@ -112,9 +112,20 @@ def build_index(settings: Settings, paths: list[Path] | None = None,
         reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped[:5]) or "no files found"
         raise NothingIndexed(f"nothing could be indexed ({reasons})")
     report = build_from_documents(settings, documents, progress, encoder=encoder)
-    report.skipped = skipped + report.skipped  # loading's skips, then chunking's and embedding's
+    roots = paths or list(settings.corpus.paths)  # loading's skips, then chunking's and embedding's:
+    report.skipped = skipped + [_located(skip, roots) for skip in report.skipped]
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _located(skip: Skipped, roots: list[Path]) -> Skipped:
+    """A skip the build made (it knows a document's source, relative to its root) with the file's
+    full path, as loading's skips have it."""
+    for root in roots:
+        path = Path(root) / skip.path if Path(root).is_dir() else Path(root)
+        if path.is_file() and path.as_posix().endswith(skip.path):
+            return Skipped(str(path), skip.reason, skip.kind)
+    return skip
 
 
 def build_from_documents(settings: Settings, documents: list[Document],
@@ -137,7 +148,8 @@ def build_from_documents(settings: Settings, documents: list[Document],
         feed.close()
     report.stage_seconds = {k: round(v, 3) for k, v in stages.items()}
     report.rechunked = feed.rechunked
-    report.skipped = [Skipped(d.source, feed.failed[d.doc_id], "build error")
+    report.skipped = [Skipped(d.source, feed.failed[d.doc_id],
+                              "no text" if feed.failed[d.doc_id].startswith("no indexable") else "build error")
                       for d in documents if d.doc_id in feed.failed]
     prepare_serving = getattr(embedder, "prepare_serving", None)
     if prepare_serving is not None:  # the ONNX export a server answers with, without PyTorch

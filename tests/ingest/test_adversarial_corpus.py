@@ -77,7 +77,7 @@ def build(root: Path, outside: Path) -> tuple[set[str], dict[str, str]]:
     text("nul-bytes.txt", b"Some text\x00with NUL bytes\x00inside.\n", "binary")
     text("long-line.txt", "word " * 10_000 + "\n", None)  # 50,000 characters on one line
     text("spaces.txt", " " * 2**20, "empty")
-    text("dots.txt", "." * 2**20, None)
+    text("dots.txt", "." * 2**20, "no indexable text")  # issue 25: no chunk, so no document
     text("spaces-between.txt", "Harbour" + " " * 2**20 + "lights.", None)
     text("deep.html", "<div>" * 50_000 + "Deep harbour text." + "</div>" * 50_000, None)
     text("fragment.html", "<p>x</p><![x y]>", "could not be parsed")
@@ -107,7 +107,7 @@ def build(root: Path, outside: Path) -> tuple[set[str], dict[str, str]]:
     text("x.txt/inside.txt", GOOD.format(n=8), None)
     text("records.jsonl", '{"a": 1}\n', "unsupported")
     text("photo.jpg", b"\xff\xd8\xff\xe0", "unsupported")
-    text("front-matter.md", "---" + "\n" * 100_000, None)
+    text("front-matter.md", "---" + "\n" * 100_000, "no indexable text")
     text("markup.txt", "Harbour [bold]log[/bold] :smile: root:x:9:9 entry.\n", None)
     text("bom-only.txt", "\ufeff", "no text")
     return good, bad
