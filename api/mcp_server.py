@@ -25,7 +25,18 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import error_bytes
 from api.schemas import FilterIn, as_filter
-from rag import Index, IndexMissing, Mode, Settings, Style, ask, load_settings, open_index, search
+from rag import (
+    Index,
+    IndexMissing,
+    Mode,
+    Settings,
+    ShortAnswer,
+    Style,
+    ask,
+    load_settings,
+    open_index,
+    search,
+)
 
 INSTRUCTIONS = ("Answers questions from a folder of documents. Every answer sentence cites a span "
                 "(doc_id, start, end) whose quote is exactly the document's text there; refusals "
@@ -66,6 +77,8 @@ class AskResult(BaseModel):
     answer: str = Field(description="the answer text with [n] markers")
     abstained: bool = Field(description="true when the documents do not answer the question")
     citations: list[Cited]
+    short_answer: ShortAnswer | None = Field(None, description="the answer words inside citation n, "
+                                             "when the reader is sure of them")
     style: Style = Field("extractive", description="extracted sentences, or generated and verified")
     dropped: int = Field(0, description="generated sentences the verifier rejected (not shown)")
     fallback: str | None = Field(None, description="why a generated answer was asked for but this one "
@@ -127,7 +140,8 @@ def build_mcp(current: Callable[[], Index]) -> MCPServer:
         index = current()
         result = ask(index, question, None, mode, as_filter(filter), answer, as_of)
         return AskResult(question=result.question, answer=result.answer, abstained=result.abstained,
-                         style=result.style, dropped=result.dropped, fallback=result.fallback,
+                         short_answer=result.short_answer, style=result.style, dropped=result.dropped,
+                         fallback=result.fallback,
                          citations=[Cited(**span(index, c.doc_id, c.start, c.end, c.quote, page=c.page,
                                                  n=c.n, also_in=c.also_in)) for c in result.citations])
 

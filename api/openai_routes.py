@@ -87,7 +87,8 @@ def to_completion(answer: Answer, index: Index, body: o.CompletionRequest, rewri
                         choices=[o.Choice(message=message)], usage=usage,
                         citations=[citation_out(index, c) for c in answer.citations],
                         abstained=answer.abstained, rewritten_question=rewritten,
-                        style=answer.style, dropped=answer.dropped, fallback=answer.fallback)
+                        short_answer=answer.short_answer, style=answer.style, dropped=answer.dropped,
+                        fallback=answer.fallback)
 
 
 def annotations(content: str, citations: list[Citation], base_url: str) -> list[o.Annotation]:
@@ -133,5 +134,5 @@ def sse_chunk(completion: o.Completion, delta: o.Delta, last: bool = False) -> s
     data = event.model_dump(mode="json", exclude_none=True)
     if last:  # dumped whole: a citation's `page` is null for sources without pages
         data.update(completion.model_dump(mode="json", include={"citations", "abstained", "rewritten_question",
-                                                                 "style", "dropped", "fallback"}))
+                                                                 "short_answer", "style", "dropped", "fallback"}))
     return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"

@@ -20,7 +20,9 @@ _EXPORTS: dict[str, str] = {
     # settings, records, errors
     "Settings": "rag.config", "load_settings": "rag.config", "EmbeddingSettings": "rag.config",
     "VectorSettings": "rag.config", "ApiSettings": "rag.config", "GeneratorSettings": "rag.config",
-    "Answer": "rag.types", "Citation": "rag.types", "Passage": "rag.types", "Document": "rag.types",
+    "Answer": "rag.types", "Citation": "rag.types", "ShortAnswer": "rag.types",
+    "tune_reader": "rag.eval.reader_tuning", "READER_FOLDER": "rag.calibration",
+    "Passage": "rag.types", "Document": "rag.types",
     "Chunk": "rag.types", "RelatedPassage": "rag.types", "Mode": "rag.types", "Style": "rag.types",
     "RagError": "rag.errors", "ConfigError": "rag.errors", "InputError": "rag.errors",
     "IndexMissing": "rag.errors", "IndexMismatch": "rag.errors", "IndexBusy": "rag.errors",
@@ -87,7 +89,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and editors; at run time names load lazily above
-    from rag.calibration import FEATURES, Calibration, load_calibration
+    from rag.calibration import FEATURES, READER_FOLDER, Calibration, load_calibration
     from rag.calibration import fit as fit_calibration
     from rag.config import (
         ApiSettings,
@@ -128,6 +130,7 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time names load lazil
     from rag.eval.gold import judge as judge_answer
     from rag.eval.gold import summarize as summarize_results
     from rag.eval.metrics import evaluate as evaluate_run
+    from rag.eval.reader_tuning import tune_reader
     from rag.hardware import cores, cpu_flags
     from rag.index.build import (
         BuildReport,
@@ -164,4 +167,4 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time names load lazil
     from rag.query.verify import missing_claims, verify_sentence
     from rag.stores import create_store, open_store
     from rag.stores.faiss_store import choose_kind as choose_faiss_kind
-    from rag.types import Answer, Chunk, Citation, Document, Mode, Passage, RelatedPassage, Style
+    from rag.types import Answer, Chunk, Citation, Document, Mode, Passage, RelatedPassage, ShortAnswer, Style

@@ -21,11 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from rag.errors import InputError
+from rag.errors import InputError, ModelUnavailable
 
 FEATURES = ("score", "cosine", "lexical", "focus", "unknown_names", "new_terms", "type_missing",
             "missing_idf")
 PACKAGED = Path(__file__).with_name("calibration.json")
+READER_FOLDER = Path(__file__).with_name("reader_model")
 FILENAME = "calibration.json"
 
 
@@ -157,3 +158,30 @@ def choose_threshold(probs: np.ndarray, answerable: np.ndarray, refusal_recall: 
         return false / max(false_refusal, 1e-9) + missed / max(1 - refusal_recall, 1e-9)
 
     return float(min(cuts, key=cost))
+
+
+def reader_info(folder: Path = READER_FOLDER) -> dict[str, Any]:
+    """The trained reader's `reader.json` (`rag.query.reader`), after checking that the weights
+    and the tokenizer are the ones it names."""
+    try:
+        info = json.loads((folder / "reader.json").read_text(encoding="utf-8"))
+        weights = hashlib.sha256((folder / "reader.onnx").read_bytes()).hexdigest()
+        vocab = hashlib.sha256((folder / "tokenizer.json").read_bytes()).hexdigest()
+    except (OSError, ValueError) as exc:
+        raise ModelUnavailable(f"the reader model in {folder} is missing or unreadable ({exc}); "
+                               "reinstall rag, or set RAG_ANSWER__READER=off") from None
+    if weights != info.get("sha256") or vocab != info.get("tokenizer_sha256"):
+        raise ModelUnavailable(f"the reader model in {folder} is damaged (its sha256 differs from "
+                               "reader.json); reinstall rag, or set RAG_ANSWER__READER=off")
+    return info
+
+
+def reader_record(settings_answer: Any) -> dict[str, Any]:
+    """What the manifest records of the answer stage: every answer setting (the scorer weights the
+    refusal model was fitted with) and, with the reader on, the reader's digest and fitted values."""
+    record: dict[str, Any] = {"settings": settings_answer.model_dump()}
+    if settings_answer.reader == "on":
+        info = reader_info()
+        record["reader"] = {"sha256": info["sha256"], "layers": info["layers"],
+                            "precision": info["precision"], "fitted": info.get("answer", {})}
+    return record

@@ -25,6 +25,7 @@ from rag.cli_render import (
     BarProgress,
     err,
     out,
+    print_answer,
     print_build,
     print_skips,
     print_watch_error,
@@ -165,7 +166,7 @@ def ask(
     if as_json:
         print(answer.model_dump_json(indent=2))
         return
-    out.print(answer.answer, highlight=False, markup=False)
+    print_answer(out, answer)
     if label := style_label(answer):
         out.print(f"({label})", style="dim", highlight=False, markup=False)
     if answer.citations:
@@ -220,6 +221,13 @@ def print_calibration(manifest: dict, settings: Settings) -> None:
     """The refusal model recorded at build time and the one answers use now (rag calibrate may differ)."""
     from rag import load_calibration
 
+    reader = (manifest.get("answer") or {}).get("reader")
+    if settings.answer.reader == "on" and reader:
+        fitted = reader.get("fitted", {})
+        out.print(f"reader: {reader['layers']} layers, {reader['precision']}, sha256 {reader['sha256'][:16]}; "
+                  f"refuse below P = {fitted.get('threshold')}, reads {fitted.get('candidates')} sentences",
+                  highlight=False, markup=False)
+        return
     built = manifest.get("calibration") or {}
     current, path = load_calibration(settings.index_dir)
     out.print(f"refusal model: {path} (digest {current.digest}, refuse below P = {current.threshold:.3f})"

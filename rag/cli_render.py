@@ -123,3 +123,18 @@ def style_label(answer: Any) -> str:
     if answer.fallback:
         return f"extractive: {FALLBACK_TEXT.get(answer.fallback, answer.fallback)}{dropped}"
     return ""
+
+
+def print_answer(out: Any, answer: Any) -> None:
+    """The answer text; when the reader marked a short answer, it comes first, in bold, and is
+    bold where it stands in the cited sentence."""
+    from rich.text import Text
+
+    short = answer.short_answer
+    text = Text(answer.answer)
+    if short is not None:
+        out.print(Text.assemble("Answer: ", (short.text, "bold")))
+        at = answer.answer.find(" ".join(short.text.split()))
+        if at >= 0:
+            text.stylize("bold", at, at + len(" ".join(short.text.split())))
+    out.print(text, highlight=False)

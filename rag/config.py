@@ -160,7 +160,8 @@ class AnswerSettings(Section):
     passages: int = Field(6, ge=1, le=50, description="passages whose sentences are scored")
     abstain_below: float | None = Field(
         None, ge=0, le=1, description="refuse when P(answered) is below this; unset: the threshold "
-        "of the calibration (rag/calibration.json, or the index folder's own from rag calibrate)"
+        "of the calibration (reader on: rag/reader_model/reader.json; off: rag/calibration.json, "
+        "or the index folder's own from rag calibrate)"
     )
     follow_ratio: float = Field(
         0.85, gt=0, le=1, description="extra sentences must score this share of the best one"
@@ -175,6 +176,17 @@ class AnswerSettings(Section):
     list_item_words: int = Field(14, ge=1, description="longer sentences end a list")
     min_words: int = Field(4, ge=1, description="shorter units are never answers")
     same_sentence_cosine: float = Field(0.95, description="a runner-up this close to a chosen one repeats it")
+    # The trained reader (rag/query/reader.py); its fitted defaults are in reader_model/reader.json.
+    reader: Literal["on", "off"] = Field(
+        "on", description="on: the trained reader orders the sentences and decides refusal; off: the "
+        "scorer and calibrated refusal above (the answer stage before the reader)")
+    reader_candidates: int | None = Field(
+        None, ge=1, le=100, description="best-scored units the reader reads; unset: reader.json's")
+    reader_blend: float | None = Field(
+        None, ge=0, le=100, description="the reader orders units by logit P + this x their score; "
+        "unset: reader.json's")
+    short_answer_min: float | None = Field(
+        None, ge=0, le=1, description="span confidence a short answer needs; unset: reader.json's")
 
 
 class GeneratorSettings(Section):

@@ -139,6 +139,18 @@ class RelatedPassage(Record):
     score: float
 
 
+class ShortAnswer(Record):
+    """The answer words inside the first citation's quote, marked by the reader's span head:
+    `text == document.text[start:end]` and `[start, end)` lies inside citation `n` (checked)."""
+
+    text: str
+    n: int
+    doc_id: str
+    start: int
+    end: int
+    confidence: float
+
+
 class Answer(Record):
     """The one JSON contract of `rag ask --json`, the library and the HTTP API."""
 
@@ -146,6 +158,8 @@ class Answer(Record):
     answer: str
     abstained: bool
     citations: list[Citation] = Field(default_factory=list)
+    short_answer: ShortAnswer | None = Field(
+        None, description="the answer words inside the first citation, when the reader is sure of them")
     related: list[RelatedPassage] = Field(default_factory=list)
     timings_ms: dict[str, float] = Field(default_factory=dict)
     style: Style = Field("extractive", description="how this answer was made: quoted sentences, or "

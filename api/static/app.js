@@ -226,6 +226,7 @@ function renderAnswer(bubble, answer) {
       bubble.append(list);
     }
   } else {
+    if (answer.short_answer) bubble.append(shortAnswer(answer.short_answer));
     bubble.append(answerText(answer));
     if (answer.citations.length) {
       const sources = el("ol", "sources");
@@ -295,8 +296,24 @@ function answerText(answer) {
   }
   if (!pieces.length || at !== answer.answer.length) return plain;
   const text = el("p", "answer-text");
-  for (const [lead, c] of pieces) text.append(document.createTextNode(lead), citeButton(c, `[${c.n}]`, "cite"));
+  for (const [lead, c] of pieces) text.append(...boldShort(lead, c, answer.short_answer), citeButton(c, `[${c.n}]`, "cite"));
   return text;
+}
+
+// The reader's short answer: shown first, in bold, above the cited sentences.
+function shortAnswer(short) {
+  const line = el("p", "short-answer");
+  line.append(el("strong", null, displayText(short.text)));
+  return line;
+}
+
+// The sentence of citation `c` as text nodes, the short answer in it (when it is this citation's) bold.
+function boldShort(lead, c, short) {
+  const words = short && short.n === c.n ? displayText(short.text) : "";
+  const at = words ? lead.indexOf(words) : -1;
+  if (at < 0) return [document.createTextNode(lead)];
+  return [document.createTextNode(lead.slice(0, at)), el("strong", "short-in-quote", words),
+    document.createTextNode(lead.slice(at + words.length))];
 }
 
 // rag.query.citations.display_text: markup and bullets removed, whitespace collapsed

@@ -13,7 +13,8 @@ from pathlib import Path
 from rag.calibration import FEATURES, FILENAME, Calibration, fit
 from rag.eval.gold import GoldQuestion
 from rag.index.reader import Index
-from rag.query.answering import question_features, reset_calibration
+from rag.query.answering import question_features
+from rag.query.refusal import reset_calibration
 
 Row = dict[str, float]
 

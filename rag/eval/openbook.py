@@ -232,8 +232,12 @@ def run_openbook(folder: str | Path, settings: Settings, progress: Progress | No
     data = load_year(folder)
     progress.advance(1)
     questions = data.questions[:limit] if limit is not None else data.questions
-    build = ensure_answer_index(settings, data.documents, progress, encoder=encoder)
-    pooled = {url_key(data.urls[d.doc_id]) for d in data.documents}
+    documents = data.documents
+    if limit is not None:  # a sample: the pool is the sampled questions' results only
+        wanted = {d for q in questions for d in q.doc_ids}
+        documents = [d for d in documents if d.doc_id in wanted]
+    build = ensure_answer_index(settings, documents, progress, encoder=encoder)
+    pooled = {url_key(data.urls[d.doc_id]) for d in documents}
     rows: list[dict[str, Any]] = []
     with open_index(settings, encoder) as index:
         if questions:  # load and warm up the question encoder and stores outside the timed asks
@@ -248,9 +252,9 @@ def run_openbook(folder: str | Path, settings: Settings, progress: Progress | No
     reader = getattr(settings.answer, "reader", None)
     return {
         "dataset": f"realtimeqa-{data.year}", "year": data.year, "questions": len(questions),
-        "search_results": data.results, "documents": len(data.documents), "chunks": chunks,
+        "search_results": data.results, "documents": len(documents), "chunks": chunks,
         "without_results": sum(not q.doc_ids for q in questions),
-        "gold_in_own_results": gold_in_results(data.documents, questions),
+        "gold_in_own_results": gold_in_results(documents, questions),
         "reader": reader, "style": style or settings.generator.default_style, "build": build,
         "index_dir": str(settings.index_dir),
         "settings": {s: summarize([r[s] for r in rows]) for s in SETTINGS},

@@ -16,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
-from rag.calibration import load_calibration
+from rag.calibration import load_calibration, reader_record
 from rag.config import Settings
 from rag.embed import EmbeddingCache, Encoder, embed_with_cache, load_encoder
 from rag.errors import NothingIndexed, RagError
@@ -200,6 +200,7 @@ def _build_locked(settings: Settings, documents: list[Document], progress: Progr
                       for d in documents},
         "build_seconds": round(time.perf_counter() - started, 3),
         "calibration": calibration_record(root),
+        "answer": reader_record(settings.answer),
     }
     stages["keyword_and_dedup"] = time.perf_counter() - mark
     mark = time.perf_counter()

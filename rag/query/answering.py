@@ -1,66 +1,53 @@
 """Passages -> Answer: units picked and cited, citations verified, or an honest refusal.
 
-No language model is involved. Every answer unit of the retrieved passages (a sentence, a list
-with its intro, fragments joined: `rag.query.units`) is scored against the question: cosine of its
-sentence vectors, plus the IDF-weighted share of the question's terms it contains, less a penalty
-when it lacks the kind of answer asked for (a date for "when", a number for "how many", a name for
-"who") and less one when it only echoes the question (it adds fewer than `echo_min_new_terms`
-terms of its own, or is itself a question). A document title is never an answer unless a title
-is asked for. The best unit comes first, then close runners-up, each followed by `[n]`.
+No language model writes the answer. Every answer unit of the retrieved passages (a sentence, a
+list with its intro, fragments joined: `rag.query.units`) is scored against the question: cosine
+of its sentence vectors, plus the IDF-weighted share of the question's terms it contains, less a
+penalty when it lacks the kind of answer asked for (a date for "when", a number for "how many", a
+name for "who") and less one when it only echoes the question. A document title is never an
+answer unless a title is asked for.
 
-Whether to answer at all is a probability (`rag.calibration`): a logistic model over the
-best unit's features (score, cosine, lexical share, focus on more than the question's names,
-names the corpus never mentions, new terms, whether it lacks the asked type of answer, the IDF of
-the rarest question term it lacks), fitted on dev questions. Below its threshold the answer is a
-refusal with no citations. Asked as of a day (`ask(..., as_of=)`), the question first meets that
-day's recent documents, then everything earlier (`extractive`).
+With the reader on (the default, `rag.query.reader`), the best-scored units are read against the
+question by the trained cross-encoder: they are ordered by the logit of its probability plus
+`reader_blend` times their score, refusal is a logistic model over the scorer's calibrated
+probability and the reader's best one (`rag.query.refusal.reader_probability`), and its span head
+marks the short answer inside the first cited sentence when it is sure enough. With the reader
+off, the scorer orders the units and the calibrated model of `rag.query.refusal` decides refusal,
+as before the reader. The best unit comes first, then close runners-up, each followed by `[n]`.
+Asked as of a day (`ask(..., as_of=)`), the question first meets that day's recent documents,
+then everything earlier (`extractive`).
 
 Every citation is checked before it is returned (`rag.query.citations`): it must lie inside a
-retrieved passage and its quote must equal the document text at its offsets.
+retrieved passage and its quote must equal the document text at its offsets; so is the short
+answer (inside the first citation's quote, equal to the document text at its offsets).
 """
 
 from __future__ import annotations
 
-import functools
-import math
 import re
 import threading
 import time
 import weakref
-from dataclasses import dataclass
+from collections.abc import Callable
+from operator import attrgetter
 
 import numpy as np
 
-from rag.calibration import Calibration, load_calibration
 from rag.index.reader import Index
-from rag.query.answer_types import CAPITALIZED, answer_type, satisfies
+from rag.query.answer_types import answer_type, satisfies
 from rag.query.citations import cite, display_text, verified
 from rag.query.filters import DocFilter, recent, until
 from rag.query.generation import generate_answer
+from rag.query.reader import shipped_reader
+from rag.query.refusal import QUESTION_FRAME, features, logit, reader_probability, refuse
 from rag.query.retrieval import search, validate_query
-from rag.query.units import Unit, asks_for_title, build_units, unit_vector
+from rag.query.units import Candidate, Unit, asks_for_title, build_units, unit_vector
 from rag.stores import tokenize
-from rag.types import Answer, Chunk, Mode, Passage, RelatedPassage, Style
+from rag.types import Answer, Chunk, Citation, Mode, Passage, RelatedPassage, ShortAnswer, Style
 
 REFUSAL = "The documents do not say. I found nothing in them that answers this question."
-ASKING = ("what", "when", "who", "whom", "whose", "which", "where", "why", "how", "did", "does", "do",
-          "is", "are", "was", "were", "has", "have", "had", "can", "could", "would", "should", "will")
-QUESTION_FRAME = {"say", "said", "doe", "whi", "accord", "mention", "describ", "report", "tell", "told"}
 QUESTION_MARK = re.compile(r"\?[\s\"'”’)]*$")
-
-
-@dataclass
-class Candidate:
-    """A sentence of a retrieved passage with its score against the question."""
-
-    passage: Passage
-    start: int
-    end: int
-    score: float
-    cosine: float
-    vector: np.ndarray
-    lexical: float = 0.0
-    new_terms: int = 0
+TRIM = " \t\n,.;:!?\"'“”‘’()[]"
 
 
 def ask(index: Index, question: str, k: int | None = None, mode: Mode | None = None,
@@ -121,14 +108,74 @@ def answer_from(index: Index, question: str, vector: np.ndarray, names_vector: n
                 passages: list[Passage]) -> Answer:
     """The answer stage proper: score the units of `passages`, refuse or quote and cite the best."""
     candidates = score_units(index, question, vector, passages)
-    if refuse(index, question, candidates, names_vector):
+    scoring = index.settings.answer
+    if scoring.reader == "on":
+        scored, candidates = candidates, read_candidates(index, question, candidates)
+        probability = reader_probability(index, question, scored, candidates, names_vector)
+        refused = probability < reader_setting(index, "threshold")
+        chosen = [] if refused else choose(candidates, scoring.max_sentences, scoring.follow_ratio,
+                                           scoring.same_sentence_cosine, key=_probability)
+    else:
+        refused = refuse(index, question, candidates, names_vector)
+        chosen = [] if refused else choose(candidates, scoring.max_sentences, scoring.follow_ratio,
+                                           scoring.same_sentence_cosine)
+    if refused:
         return Answer(question=question, answer=REFUSAL, abstained=True,
                       related=related_passages(index, candidates))
-    scoring = index.settings.answer
-    chosen = choose(candidates, scoring.max_sentences, scoring.follow_ratio, scoring.same_sentence_cosine)
     citations = verified(index, cite(index, [(c.passage, c.start, c.end, c.score) for c in chosen]), passages)
     text = " ".join(f"{display_text(c.quote)} [{c.n}]" for c in citations)
-    return Answer(question=question, answer=text or REFUSAL, abstained=not citations, citations=citations)
+    short = short_answer(index, chosen[0], citations[0]) if citations else None
+    return Answer(question=question, answer=text or REFUSAL, abstained=not citations, citations=citations,
+                  short_answer=short)
+
+
+def read_candidates(index: Index, question: str, candidates: list[Candidate]) -> list[Candidate]:
+    """The best-scored units (`reader_candidates`), read by the reader and ordered by the logit
+    of its probability that they answer the question plus `reader_blend` times their score."""
+    top = candidates[:int(reader_setting(index, "candidates"))]
+    texts = [index.documents[c.passage.chunk.doc_id].text[c.start:c.end] for c in top]
+    for cand, reading in zip(top, shipped_reader().read(question, texts), strict=True):
+        cand.reading = reading
+    blend = reader_setting(index, "blend")
+    return sorted(top, key=lambda c: -(logit(_probability(c)) + blend * c.score))
+
+
+def reader_setting(index: Index, name: str) -> float:
+    """A reader setting: the configured value, else the one fitted on dev data (reader.json)."""
+    configured = {"threshold": index.settings.answer.abstain_below,
+                  "candidates": index.settings.answer.reader_candidates,
+                  "blend": index.settings.answer.reader_blend,
+                  "short_answer_min": index.settings.answer.short_answer_min}[name]
+    fitted = shipped_reader().info["answer"]
+    if configured is not None:
+        return float(configured)
+    return float(fitted["calibration"]["threshold"] if name == "threshold" else fitted[name])
+
+
+def short_answer(index: Index, best: Candidate, citation: Citation) -> ShortAnswer | None:
+    """The reader's span in the first cited unit, trimmed of spaces and punctuation, when its
+    confidence reaches `short_answer_min`, it is shorter than the sentence, and it lies inside the
+    citation's quote (None otherwise)."""
+    reading = best.reading
+    if reading is None or reading.span_start < 0:
+        return None
+    if reading.span_confidence < reader_setting(index, "short_answer_min"):
+        return None
+    text = index.documents[citation.doc_id].text
+    start, end = best.start + reading.span_start, best.start + reading.span_end
+    while start < end and text[start] in TRIM:
+        start += 1
+    while end > start and text[end - 1] in TRIM:
+        end -= 1
+    inside = citation.doc_id == best.passage.chunk.doc_id and citation.start <= start < end <= citation.end
+    if not inside or end - start >= 0.8 * (citation.end - citation.start):
+        return None
+    return ShortAnswer(text=text[start:end], n=citation.n, doc_id=citation.doc_id, start=start, end=end,
+                       confidence=round(reading.span_confidence, 4))
+
+
+def _probability(candidate: Candidate) -> float:
+    return candidate.reading.probability if candidate.reading is not None else 0.0
 
 
 def score_units(index: Index, question: str, vector: np.ndarray,
@@ -166,50 +213,6 @@ def score_units(index: Index, question: str, vector: np.ndarray,
     return out
 
 
-def unknown_names(index: Index, question: str) -> list[str]:
-    """Names and numbers in the question that occur nowhere in the corpus.
-
-    A question about "the Kerch Bridge" over documents that never mention Kerch cannot be
-    answered from them, however close the nearest sentence looks.
-    """
-    vocab = index.keyword.bm25.vocab_dict
-    names = CAPITALIZED.findall(question.strip()) + re.findall(r"\b\d{2,}\b", question)
-    return [n for n in names if (tokens := tokenize([n])[0]) and not any(t in vocab for t in tokens)]
-
-
-def features(index: Index, question: str, candidates: list[Candidate],
-             names_vector: np.ndarray | None = None) -> dict[str, float] | None:
-    """The calibration features of the best unit (None without any candidate)."""
-    if not candidates:
-        return None
-    best = candidates[0]
-    text = index.documents[best.passage.chunk.doc_id].text[best.start:best.end]
-    return {"score": best.score, "cosine": best.cosine, "lexical": best.lexical,
-            "focus": focus(best, names_vector),
-            "unknown_names": float(min(len(unknown_names(index, question)), 2)),
-            "new_terms": math.log1p(best.new_terms),
-            "type_missing": float(not satisfies(answer_type(question), question, text, new=True)),
-            "missing_idf": missing_idf(index, question, text)}
-
-
-@functools.cache
-def asking_words() -> frozenset[str]:
-    """Question words and auxiliaries as the keyword tokenizer leaves them ("did", "when")."""
-    return frozenset(tokenize([" ".join(ASKING)])[0])
-
-
-def missing_idf(index: Index, question: str, text: str) -> float:
-    """The IDF of the rarest question term that `text` lacks, as a share of the highest IDF the
-    corpus allows (0 when it has them all): "What was the vote on the aid package?" against a
-    sentence about the aid package that never mentions a vote."""
-    terms = set(tokenize([question])[0]) - QUESTION_FRAME - asking_words()
-    missing = terms - set(tokenize([text])[0])
-    if not missing:
-        return 0.0
-    n = max(index.keyword.size, 1)
-    return max(index.keyword.idf(sorted(missing)).values()) / math.log(1 + (n + 0.5) / 0.5)
-
-
 def question_features(index: Index, question: str, as_of: str | None = None) -> dict[str, float] | None:
     """The calibration features for `question` over the passages `ask` answers from (for fitting)."""
     question = validate_query(question)
@@ -220,42 +223,18 @@ def question_features(index: Index, question: str, as_of: str | None = None) -> 
     return features(index, question, candidates, vectors[1] if names else None)
 
 
-def answer_probability(index: Index, question: str, candidates: list[Candidate],
-                       names_vector: np.ndarray | None = None) -> float:
-    """P(the documents answer the question), by the index's calibration (0 without candidates)."""
-    values = features(index, question, candidates, names_vector)
-    return 0.0 if values is None else calibration_of(index).probability(values)
-
-
-def refuse(index: Index, question: str, candidates: list[Candidate],
-           names_vector: np.ndarray | None = None) -> bool:
-    """Whether the evidence is too weak to answer: below the calibrated (or configured) cut."""
-    cut = index.settings.answer.abstain_below
-    if cut is None:
-        cut = calibration_of(index).threshold
-    return answer_probability(index, question, candidates, names_vector) < cut
-
-
 def question_names(question: str) -> str:
     """The capitalized words of a question after its first word, joined ('' when none)."""
     return " ".join(re.findall(r"\b[A-Z][a-zA-Z]+", question)[1:])
 
 
-def focus(candidate: Candidate, names_vector: np.ndarray | None) -> float:
-    """Cosine to the question minus cosine to the question's names alone (0 without names).
-
-    The names are encoded together with the question, in one model call."""
-    if names_vector is None:
-        return 0.0
-    return candidate.cosine - float(candidate.vector @ names_vector)
-
-
-def choose(candidates: list[Candidate], limit: int, ratio: float,
-           same_cosine: float = 0.95) -> list[Candidate]:
-    """The best sentence plus close runners-up, skipping repeats of an already chosen sentence."""
+def choose(candidates: list[Candidate], limit: int, ratio: float, same_cosine: float = 0.95,
+           key: Callable[[Candidate], float] = attrgetter("score")) -> list[Candidate]:
+    """The best unit plus close runners-up (`key` at least `ratio` of the best's), skipping
+    repeats of an already chosen sentence."""
     chosen: list[Candidate] = []
     for cand in candidates:
-        if len(chosen) == limit or (chosen and cand.score < ratio * chosen[0].score):
+        if len(chosen) == limit or (chosen and key(cand) < ratio * key(chosen[0])):
             break
         if any(float(cand.vector @ c.vector) >= same_cosine for c in chosen):
             continue
@@ -283,7 +262,6 @@ def related_passages(index: Index, candidates: list[Candidate], limit: int = 3) 
 _TERMS: weakref.WeakKeyDictionary[Index, dict[tuple[str, int, int], frozenset[str]]] = \
     weakref.WeakKeyDictionary()
 _UNITS: weakref.WeakKeyDictionary[Index, dict[str, list[Unit]]] = weakref.WeakKeyDictionary()
-_CALIBRATION: weakref.WeakKeyDictionary[Index, Calibration] = weakref.WeakKeyDictionary()
 _TERMS_LOCK = threading.Lock()
 
 
@@ -298,21 +276,6 @@ def units_of(index: Index, chunk: Chunk) -> list[Unit]:
         units = cache[chunk.chunk_id] = build_units(chunk, doc.text, doc.title, scoring.min_words,
                                                     scoring.list_items, scoring.list_item_words)
     return units
-
-
-def reset_calibration(index: Index) -> None:
-    """Forget the index's loaded calibration (after `rag calibrate` wrote a new one)."""
-    with _TERMS_LOCK:
-        _CALIBRATION.pop(index, None)
-
-
-def calibration_of(index: Index) -> Calibration:
-    """The abstention model for this index: its folder's own fit, else the packaged one."""
-    with _TERMS_LOCK:
-        found = _CALIBRATION.get(index)
-        if found is None:
-            found = _CALIBRATION[index] = load_calibration(index.settings.index_dir)[0]
-    return found
 
 
 def sentence_terms(index: Index, doc_id: str, start: int, end: int) -> frozenset[str]:

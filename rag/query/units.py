@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.types import Chunk, Span
+from rag.query.reader import Reading
+from rag.types import Chunk, Passage, Span
 
 TITLE_QUESTION = re.compile(r"\b(title|titled|headlines?|headlined|entitled)\b", re.IGNORECASE)
 BULLET = re.compile(r"\s*([-*•·–]|\d{1,2}[.)])\s")
@@ -112,3 +113,18 @@ def unit_vector(unit: Unit, rows: list[int], vectors: np.ndarray) -> np.ndarray:
     mean = vectors[rows].mean(axis=0)
     norm = float(np.linalg.norm(mean))
     return mean / norm if norm else mean
+
+
+@dataclass
+class Candidate:
+    """A sentence of a retrieved passage with its score against the question."""
+
+    passage: Passage
+    start: int
+    end: int
+    score: float
+    cosine: float
+    vector: np.ndarray
+    lexical: float = 0.0
+    new_terms: int = 0
+    reading: Reading | None = None

@@ -100,6 +100,26 @@ def test_citation_marker_opens_the_quote_highlighted_in_its_document(browser, se
     assert page_errors == []
 
 
+SHORT_QUESTIONS = ("How far had Zaluzhny's troops advanced since the counteroffensive began?",
+                   "Who are the two generals driving the peace talks?",
+                   "In which publication did Valery Zaluzhny give a Nov. 1 interview about the war?")
+
+
+def test_short_answer_is_shown_first_and_bold_in_its_sentence(browser, server, artifacts, page_errors):
+    asked = [(q, httpx.post(f"{server.url}/ask", json={"question": q}, timeout=60).json())
+             for q in SHORT_QUESTIONS]
+    question, expected = next((q, a) for q, a in asked if a["short_answer"])
+    words = " ".join(expected["short_answer"]["text"].split())
+    context, page = open_page(browser, server, page_errors, viewport={"width": 1280, "height": 900})
+    bubble = ask_on_page(page, question)
+    assert bubble.locator("p.short-answer + p.answer-text").count() == 1  # first, right above the quotes
+    assert bubble.locator("p.short-answer strong").inner_text() == words
+    assert bubble.locator(".answer-text strong.short-in-quote").inner_text() == words
+    page.screenshot(path=str(artifacts / "chat-short-answer.png"), full_page=True)
+    context.close()
+    assert page_errors == []
+
+
 def test_refusal_is_shown_as_such_with_the_closest_passages(browser, server, page_errors):
     context, page = open_page(browser, server, page_errors, viewport={"width": 1280, "height": 900})
     bubble = ask_on_page(page, UNANSWERABLE)

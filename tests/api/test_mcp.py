@@ -78,6 +78,7 @@ def test_http_transport(server):
     answer = anyio.run(run)
     direct = httpx.post(f"{server.url}/ask", json={"question": QUESTION}, timeout=60).json()
     assert answer["answer"] == direct["answer"]
+    assert answer["short_answer"] == direct["short_answer"]  # the reader's short answer rides along
 
 
 def test_http_transport_needs_the_key_when_set(seeds_index, start_server):

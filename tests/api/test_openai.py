@@ -129,3 +129,20 @@ def test_api_key_is_required_when_set(seeds_index, start_server):
         openai.OpenAI(base_url=f"{keyed.url}/v1", api_key="wrong", max_retries=0).models.list()
     good = openai.OpenAI(base_url=f"{keyed.url}/v1", api_key=KEY, max_retries=0, timeout=60)
     assert ask(good, QUESTION).citations
+
+
+SHORT_QUESTIONS = ("How far had Zaluzhny's troops advanced since the counteroffensive began?",
+                   "Who are the two generals driving the peace talks?",
+                   "In which publication did Valery Zaluzhny give a Nov. 1 interview about the war?")
+
+
+def test_short_answer_reaches_openai_clients(client, texts, server):
+    """The reader's short answer rides on the completion and on the last streamed chunk, equal to
+    /ask's, and lies inside its citation's quote."""
+    asked = [(q, httpx.post(f"{server.url}/ask", json={"question": q}, timeout=60).json())
+             for q in SHORT_QUESTIONS]
+    question, reference = next((q, a) for q, a in asked if a["short_answer"])
+    short = reference["short_answer"]
+    assert texts[short["doc_id"]][short["start"]:short["end"]] == short["text"]
+    assert ask(client, question).model_extra["short_answer"] == short
+    assert list(ask(client, question, stream=True))[-1].model_extra["short_answer"] == short

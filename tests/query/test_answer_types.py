@@ -8,7 +8,8 @@ import pytest
 from fakes import fake_index
 
 from rag.query.answer_types import answer_type, last_sentence, satisfies
-from rag.query.answering import features, missing_idf, score_units
+from rag.query.answering import score_units
+from rag.query.refusal import features, missing_idf
 from rag.query.retrieval import search
 
 DOC = """Harbour board meets in Ostrava
