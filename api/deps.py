@@ -61,11 +61,20 @@ async def require_api_key(request: Request, settings: SettingsDep,
 Authorized = Depends(require_api_key)
 
 
-def check_text(text: str, field: str, limits: ApiSettings) -> None:
+def too_long(text: str, field: str, limits: ApiSettings) -> str | None:
+    """Why `text` is over `api.max_question_chars`, or None: the one length rule, shared by the
+    HTTP routes and the MCP tools so neither transport accepts what the other refuses."""
     if len(text) > limits.max_question_chars:
-        raise ApiError(422, "question_too_long",
-                       f"{field}: {len(text)} characters is over the limit of {limits.max_question_chars} "
-                       "(api.max_question_chars); ask a shorter question")
+        return (f"{field}: {len(text)} characters is over the limit of {limits.max_question_chars} "
+                "(api.max_question_chars); ask a shorter question")
+    return None
+
+
+def check_text(text: str, field: str, limits: ApiSettings) -> None:
+    """422 `question_too_long` when `text` is over the configured limit."""
+    reason = too_long(text, field, limits)
+    if reason is not None:
+        raise ApiError(422, "question_too_long", reason)
 
 
 def check_k(k: int | None, limits: ApiSettings) -> None:

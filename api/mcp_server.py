@@ -15,20 +15,25 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from fastapi import FastAPI
 from mcp.server import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.deps import too_long
 from api.errors import error_bytes
 from api.schemas import FilterIn, as_filter
 from rag import (
     Index,
     IndexMissing,
+    InputError,
     Mode,
+    NotFound,
+    RagError,
     Settings,
     ShortAnswer,
     Style,
@@ -36,6 +41,7 @@ from rag import (
     load_settings,
     open_index,
     search,
+    validate_query,
 )
 
 INSTRUCTIONS = ("Answers questions from a folder of documents. Every answer sentence cites a span "
@@ -116,16 +122,40 @@ def span(index: Index, doc_id: str, start: int, end: int, quote: str, **extra: o
             "end": end, "quote": quote, "verified": doc.text[start:end] == quote, **extra}
 
 
+@contextlib.contextmanager
+def reasons() -> Iterator[None]:
+    """Turns a RagError (bad question, bad filter or day, unknown document, no index) into the
+    SDK's ToolError, whose message reaches the client: any other exception is a crash to the SDK,
+    which tells the client only "Error executing tool <name>"."""
+    try:
+        yield
+    except RagError as exc:
+        raise ToolError(exc.message) from exc
+
+
+def checked(index: Index, text: str, field: str) -> str:
+    """`text` through the HTTP routes' rules: the length limit (`api.max_question_chars`), then
+    `validate_query` (empty, lone surrogates, nothing to ask). Raises InputError with the reason."""
+    reason = too_long(text, field, index.settings.api)
+    if reason is not None:
+        raise InputError(reason)
+    return validate_query(text)
+
+
 def build_mcp(current: Callable[[], Index]) -> MCPServer:
-    """The four tools, answering from whatever index `current()` returns at each call."""
+    """The four tools, answering from whatever index `current()` returns at each call; a refusal
+    (RagError) reaches the client with its reason, as an `is_error` result."""
     server = MCPServer("rag", instructions=INSTRUCTIONS)
 
     @server.tool(name="search")  # the Python names would shadow rag's search and ask
     def search_tool(query: str, k: int = 5, mode: Mode | None = None,
                     filter: FilterIn | None = None) -> SearchResult:
         """Ranked passages for a query, with their spans; `filter` restricts the documents."""
-        index = current()
-        passages = search(index, query, min(max(k, 1), 50), mode, where=as_filter(filter))
+        with reasons():
+            index = current()
+            query = checked(index, query, "query")
+            passages = search(index, query, min(max(k, 1), index.settings.api.max_k), mode,
+                              where=as_filter(filter))
         return SearchResult(query=query, passages=[Passage(**span(
             index, p.chunk.doc_id, p.chunk.start, p.chunk.end, p.chunk.text, page=p.chunk.page,
             rank=p.rank, score=round(p.score, 6), also_in=p.also_in)) for p in passages])
@@ -137,8 +167,10 @@ def build_mcp(current: Callable[[], Index]) -> MCPServer:
         `answer: "generated"` has the configured model write it, each sentence verified against
         its quote (extractive, with `fallback`, when that fails). `as_of` (YYYY-MM-DD): the day
         the question is asked; later documents are left out, the days before it come first."""
-        index = current()
-        result = ask(index, question, None, mode, as_filter(filter), answer, as_of)
+        with reasons():
+            index = current()
+            result = ask(index, checked(index, question, "question"), None, mode, as_filter(filter),
+                         answer, as_of)
         return AskResult(question=result.question, answer=result.answer, abstained=result.abstained,
                          short_answer=result.short_answer, style=result.style, dropped=result.dropped,
                          fallback=result.fallback,
@@ -150,15 +182,16 @@ def build_mcp(current: Callable[[], Index]) -> MCPServer:
                      context: int = 400) -> DocumentText:
         """A document's text; with `start` and `end` (a citation's span), that span and `context`
         characters either side."""
-        index = current()
-        doc = index.documents.get(doc_id)
-        if doc is None:
-            raise ValueError(f"no document {doc_id!r}; list_documents lists them")
-        if start is None or end is None:
-            return DocumentText(doc_id=doc_id, title=doc.display_title, source=doc.source,
-                                chars=len(doc.text), text=doc.text)
-        if not 0 <= start < end <= len(doc.text):
-            raise ValueError(f"need 0 <= start < end <= {len(doc.text)}; got start={start}, end={end}")
+        with reasons():
+            index = current()
+            doc = index.documents.get(doc_id)
+            if doc is None:
+                raise NotFound(f"no document {doc_id[:200]!r}; list_documents lists them")
+            if start is None or end is None:
+                return DocumentText(doc_id=doc_id, title=doc.display_title, source=doc.source,
+                                    chars=len(doc.text), text=doc.text)
+            if not 0 <= start < end <= len(doc.text):
+                raise InputError(f"need 0 <= start < end <= {len(doc.text)}; got start={start}, end={end}")
         window = doc.text[max(0, start - max(context, 0)):end + max(context, 0)]
         return DocumentText(doc_id=doc_id, title=doc.display_title, source=doc.source, chars=len(doc.text),
                             text=window, span=Span(**span(index, doc_id, start, end, doc.text[start:end],
@@ -167,7 +200,8 @@ def build_mcp(current: Callable[[], Index]) -> MCPServer:
     @server.tool()
     def list_documents() -> DocumentListing:
         """Every document in the index, with its metadata."""
-        docs = sorted(current().documents.values(), key=lambda d: d.doc_id)
+        with reasons():
+            docs = sorted(current().documents.values(), key=lambda d: d.doc_id)
         return DocumentListing(count=len(docs), documents=[DocumentInfo(
             doc_id=d.doc_id, title=d.display_title, source=d.source, author=d.author, date=d.date,
             outlet=d.outlet, chars=len(d.text)) for d in docs])

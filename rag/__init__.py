@@ -45,6 +45,7 @@ _EXPORTS: dict[str, str] = {
     "ask": "rag.query.answering", "answer_from": "rag.query.answering",
     "question_names": "rag.query.answering", "dated_filters": "rag.query.answering",
     "search": "rag.query.retrieval", "rank_documents": "rag.query.retrieval",
+    "validate_query": "rag.query.retrieval",
     "DocFilter": "rag.query.filters", "parse_filter": "rag.query.filters",
     # generated answers: streamed events, verification, counts for evaluation
     "ask_stream": "rag.query.streaming", "GeneratedSentence": "rag.query.generation",
@@ -162,7 +163,7 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time names load lazil
     from rag.query.answering import answer_from, ask, dated_filters, question_names
     from rag.query.filters import DocFilter, parse_filter
     from rag.query.generation import FinalAnswer, GeneratedSentence, generation_counts, shown_sentences
-    from rag.query.retrieval import rank_documents, search
+    from rag.query.retrieval import rank_documents, search, validate_query
     from rag.query.streaming import ask_stream
     from rag.query.verify import missing_claims, verify_sentence
     from rag.stores import create_store, open_store
