@@ -44,14 +44,29 @@ BEARER = HTTPBearer(auto_error=False, scheme_name="apiKey",
                     description="The server's RAG_API_KEY; needed only when the server was started with one")
 
 
+def api_key_bytes(settings: Settings) -> bytes | None:
+    """The API key as the bytes a client sends: UTF-8 (a key read from the environment that is not
+    UTF-8 gets its original bytes back through surrogateescape), or None when no key is set."""
+    if settings.api_key is None:
+        return None
+    return settings.api_key.get_secret_value().encode("utf-8", "surrogateescape")
+
+
+def bearer_matches(header: bytes, key: bytes) -> bool:
+    """Whether an `Authorization` header value (raw bytes) is `Bearer <key>`: one byte comparison
+    for the HTTP routes and /mcp, so a non-ASCII key works on both or on neither."""
+    scheme, _, given = header.partition(b" ")
+    return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), key)
+
+
 async def require_api_key(request: Request, settings: SettingsDep,
                     _declared: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]) -> None:
     """When `api_key` is set, the request must carry `Authorization: Bearer <key>`."""
-    if settings.api_key is None:
+    key = api_key_bytes(settings)
+    if key is None:
         return
-    expected = settings.api_key.get_secret_value().encode()
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+    # Starlette decodes header values as latin-1, so encoding back gives the bytes that were sent
+    if not bearer_matches(request.headers.get("authorization", "").encode("latin-1"), key):
         raise ApiError(401, "unauthorized",
                        "this server needs an API key: send the header 'Authorization: Bearer <key>' "
                        "with the key the server was started with (RAG_API_KEY)",

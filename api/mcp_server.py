@@ -14,7 +14,6 @@ Two transports:
 from __future__ import annotations
 
 import contextlib
-import hmac
 from collections.abc import Callable, Iterator
 
 from fastapi import FastAPI
@@ -24,7 +23,7 @@ from pydantic import BaseModel, Field
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.deps import too_long
+from api.deps import api_key_bytes, bearer_matches, too_long
 from api.errors import error_bytes
 from api.schemas import FilterIn, as_filter
 from rag import (
@@ -214,19 +213,17 @@ class BearerGate:
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
-        self.key = settings.api_key.get_secret_value().encode() if settings.api_key else None
+        self.key = api_key_bytes(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.key is not None and scope["type"] == "http":
-            header = dict(scope["headers"]).get(b"authorization", b"")
-            scheme, _, given = header.partition(b" ")
-            if scheme.lower() != b"bearer" or not hmac.compare_digest(given.strip(), self.key):
-                body = error_bytes("unauthorized", "this server needs an API key: send the header "
-                                   "'Authorization: Bearer <key>' (RAG_API_KEY)")
-                await send({"type": "http.response.start", "status": 401, "headers": [
-                    (b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]})
-                await send({"type": "http.response.body", "body": body})
-                return
+        if (self.key is not None and scope["type"] == "http"
+                and not bearer_matches(dict(scope["headers"]).get(b"authorization", b""), self.key)):
+            body = error_bytes("unauthorized", "this server needs an API key: send the header "
+                               "'Authorization: Bearer <key>' (RAG_API_KEY)")
+            await send({"type": "http.response.start", "status": 401, "headers": [
+                (b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]})
+            await send({"type": "http.response.body", "body": body})
+            return
         await self.app(scope, receive, send)
 
 
