@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from fastapi import FastAPI
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import BaseModel, Field
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -237,7 +238,12 @@ def mount_mcp(app: FastAPI, settings: Settings) -> Callable[[], contextlib.Abstr
         return index
 
     server = build_mcp(current)
-    http = server.streamable_http_app(streamable_http_path="/mcp", host=settings.api.host)
+    # The SDK's own DNS-rebinding guard knows only `host:port` patterns of the bind host (a
+    # port-less `Host: localhost` got 421) and ignores api.allowed_hosts; the app's HostCheck and
+    # CrossSiteCheck wrap /mcp as they wrap every route, so one Host policy holds everywhere.
+    http = server.streamable_http_app(streamable_http_path="/mcp", host=settings.api.host,
+                                      transport_security=TransportSecuritySettings(
+                                          enable_dns_rebinding_protection=False))
     for route in http.routes:
         if isinstance(route, Route) and route.path == "/mcp":
             app.router.routes.append(Route("/mcp", BearerGate(route.app, settings), methods=route.methods))

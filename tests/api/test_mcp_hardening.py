@@ -5,6 +5,8 @@ Host and API-key rules as every other route. Each test failed on the code before
 - 13: a RagError's reason (unknown document, bad span, too long, nothing to ask, bad day) reaches
   the client, not "Error executing tool ..."; ask and search refuse what /ask and /search refuse.
 - 12: a non-ASCII API key is compared as bytes on /ask and /mcp alike (before: 401 on /ask).
+- 10: /mcp follows the app's Host policy (before: the SDK's own, 421 for a port-less `localhost`
+  and for RAG_API__ALLOWED_HOSTS names).
 """
 
 from __future__ import annotations
@@ -82,3 +84,37 @@ def test_a_non_ascii_api_key_works_on_the_routes_and_on_mcp(seeds_index, start_s
     latin = httpx.post(f"{keyed.url}/ask", json={"question": QUESTION}, timeout=60,
                        headers={"Authorization": b"Bearer " + UNICODE_KEY.encode("utf-8").decode("latin-1").encode()})
     assert latin.status_code == 401  # the key's UTF-8 bytes, not their latin-1 reading re-encoded
+
+
+INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+    "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "0"}}}
+
+
+def post_as(url: str, route: str, host: str) -> httpx.Response:
+    """POST to `route` with this Host header: /mcp an initialize, /v1 a chat completion."""
+    body = INITIALIZE if route == "/mcp" else {"messages": [{"role": "user", "content": QUESTION}]}
+    return httpx.post(f"{url}{route}", json=body, timeout=120, headers={
+        "Host": host, "Accept": "application/json, text/event-stream"})
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "LOCALHOST:9", "[::1]"])
+def test_mcp_serves_the_loopback_hosts_v1_serves(server, host):
+    for route in ("/v1/chat/completions", "/mcp"):
+        response = post_as(server.url, route, host)
+        assert response.status_code == 200, (route, response.status_code, response.text)
+
+
+def test_mcp_follows_allowed_hosts_like_every_route(seeds_index, start_server):
+    lan = start_server(seeds_index.index_dir, env={"RAG_API__ALLOWED_HOSTS": '["rag.lan"]'})
+    for route in ("/v1/chat/completions", "/mcp"):
+        served = post_as(lan.url, route, "rag.lan:8000")
+        assert served.status_code == 200, (route, served.status_code, served.text)
+        refused = post_as(lan.url, route, "evil.example")
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == "host_not_allowed", route
+
+
+def test_mcp_still_refuses_other_sites(server):
+    """The SDK's Origin check is off; the app's CrossSiteCheck guards /mcp as it guards every write."""
+    response = httpx.post(f"{server.url}/mcp", json=INITIALIZE, timeout=60, headers={
+        "Origin": "http://evil.example", "Accept": "application/json, text/event-stream"})
+    assert response.status_code == 403 and response.json()["error"]["code"] == "cross_site_refused"
