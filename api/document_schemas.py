@@ -34,7 +34,9 @@ class BuildOut(BaseModel):
 
 class UploadOut(BaseModel):
     added: list[Added]
-    refused: list[Refused]
+    refused: list[Refused] = Field(description="always empty: an upload is all or nothing, so a request "
+                                   "with a refused file is answered 422 (409) with every reason instead; "
+                                   "kept so clients written for partial uploads still read the answer")
     build: BuildOut
 
 
@@ -46,8 +48,7 @@ class DeleteOut(BaseModel):
 UPLOAD_EXAMPLE = {
     "added": [{"doc_id": "grain-deal", "source": "grain-deal.txt", "title": "The grain deal",
                "chars": 2212}],
-    "refused": [{"filename": "photo.png", "reason": "unsupported file type '.png'; supported: .htm, "
-                 ".html, .jsonl, .md, .pdf, .txt"}],
+    "refused": [],
     "build": {"build_id": "20250101T120000000000Z-9a9bfd", "documents": 6, "chunks": 35, "embedded": 14,
               "reused": 188, "seconds": 1.9},
 }

@@ -53,9 +53,10 @@ Files = Annotated[list[UploadFile], File(description="one or more .txt, .md, .ht
                            **error_responses(401, 413, 422, 500, 503),
                            **d.refusal_responses(d.UPLOADS_OFF, d.NAME_TAKEN)})
 async def upload_route(files: Files, request: Request, settings: SettingsDep, live: LiveDep) -> d.UploadOut:
-    """Adds the files and answers once the index with them is live. Refused files are listed with
-    their reason (a file the build could not index is taken out again); when no file is added the
-    answer is 422, or 409 when every name is already taken (a file is never replaced)."""
+    """Adds the files and answers once the index with them is live. All or nothing: when any file
+    is refused (by the checks, or because the build could not index it), no file of the request
+    stays written or indexed and the answer is 422 with every reason, or 409 when every refusal is
+    a name already taken (a file is never replaced)."""
     if settings.corpus.upload_dir is None:
         raise ApiError(403, "uploads_disabled", "uploads are off on this server: start it with "
                        "RAG_CORPUS__UPLOAD_DIR set to the folder uploads may be written to")
@@ -65,21 +66,20 @@ async def upload_route(files: Files, request: Request, settings: SettingsDep, li
     accepted = [(item, data) for item, data in checked if isinstance(item, Upload)]
     refused = [d.Refused(filename=item.path, reason=item.reason) for item, _ in checked
                if isinstance(item, Skipped)]
-    if not accepted:
+    if refused:
         refuse_all(refused, clash=all(r.reason.startswith(TAKEN) for r in refused))
     report, left_out = await store_and_rebuild(settings, live, accepted)
-    refused += [d.Refused(filename=name, reason=why) for name, why in left_out.items()]
-    indexed = [u for u, _ in accepted if u.name not in left_out]
-    if not indexed:
-        refuse_all(refused)
-    return d.UploadOut(added=[added(u.document) for u in indexed], refused=refused, build=build_out(report))
+    if left_out:
+        refuse_all([d.Refused(filename=name, reason=why) for name, why in left_out.items()])
+    return d.UploadOut(added=[added(u.document) for u, _ in accepted], refused=[], build=build_out(report))
 
 
 async def store_and_rebuild(settings: Settings, live: LiveIndex,
                             accepted: list[tuple[Upload, bytes]]) -> tuple[BuildReport, dict[str, str]]:
-    """Store the accepted files (never over an existing one), rebuild, and take out again the
-    files the build could not index: (the build, file name -> why it was left out). Nothing this
-    request stored stays behind when storing or the build fails: the next request would meet it."""
+    """Store the accepted files (never over an existing one) and rebuild: (the build, file name ->
+    why the build left it out). Nothing this request stored stays behind when storing or the build
+    fails, or when the build left any file out: then every file of the request is taken out again
+    and the index rebuilt without them (all or nothing; the embedding cache makes that rebuild cheap)."""
     stored: list[Upload] = []
     try:
         for upload, data in accepted:
@@ -93,14 +93,18 @@ async def store_and_rebuild(settings: Settings, live: LiveIndex,
         remove_uploads(stored)
         raise
     left_out = not_indexed(report, stored)
-    remove_uploads([u for u in stored if u.name in left_out])  # the build left them out: folder agrees
+    if left_out:
+        remove_uploads(stored)
+        report = await live.rebuild(settings)  # the index again without any file of this request
     return report, left_out
 
 
 def refuse_all(refused: list[d.Refused], clash: bool = False) -> NoReturn:
-    """No file of the request was added: 422 with every reason (409 when every name was taken)."""
+    """A file of the request was refused, so none was added: 422 with every reason (409 when
+    every refusal is a name already taken)."""
     raise ApiError(409 if clash else 422, "upload_exists" if clash else "upload_refused",
-                   "; ".join(f"{r.filename}: {r.reason}" for r in refused))
+                   "nothing of this upload was added (a request is all or nothing): "
+                   + "; ".join(f"{r.filename}: {r.reason}" for r in refused))
 
 
 @live_docs.delete("/documents/{doc_id:path}", response_model=d.DeleteOut, summary="Remove an uploaded document",

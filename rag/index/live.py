@@ -32,7 +32,7 @@ from rag.ingest.files import check_corpus_folders
 from rag.ingest.loaders import Skipped, doc_id_for, load_file
 from rag.types import Document
 
-MAX_NAME_CHARS = 120
+MAX_NAME_BYTES = 120  # UTF-8 bytes: file systems cap names at 255 bytes, and ".<name>.<hex>.part" must fit
 BUSY_WAIT_S = 120.0  # a rebuild waits this long for another build (e.g. `rag watch`) to finish
 
 
@@ -60,13 +60,21 @@ def upload_root(settings: Settings) -> Path:
 
 def safe_name(filename: str) -> str | None:
     """A file name that stays inside the upload folder: the last path part, letters, digits,
-    '.', '-', '_' and spaces only, no leading dot; None when nothing usable is left."""
+    '.', '-', '_' and spaces only, no leading dot, at most MAX_NAME_BYTES bytes of UTF-8 (the
+    extension kept); None when nothing usable is left."""
     name = unicodedata.normalize("NFC", re.split(r"[\\/]", filename or "")[-1])
     name = re.sub(r"[^\w.\- ]", "_", name).strip(" .")
-    if len(name) > MAX_NAME_CHARS:
+    if len(name.encode()) > MAX_NAME_BYTES:  # cut by bytes: 100 x '中' is 300 bytes, past the cap
         stem, suffix = os.path.splitext(name)
-        name = stem[:MAX_NAME_CHARS - len(suffix)] + suffix
+        if len(suffix.encode()) > MAX_NAME_BYTES // 4:
+            stem, suffix = name, ""  # no real extension: cut the whole name
+        name = cut_utf8(stem, MAX_NAME_BYTES - len(suffix.encode())).rstrip(" .") + suffix
     return name or None
+
+
+def cut_utf8(text: str, limit: int) -> str:
+    """The longest prefix of `text` whose UTF-8 form is at most `limit` bytes (never half a character)."""
+    return text.encode()[:limit].decode("utf-8", "ignore")
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
-"""Issue 25, items 1 and 3, over a real server: uploads cannot wedge the service or touch the
+"""Issue 25, items 1, 3 and 7, over a real server: uploads cannot wedge the service or touch the
 user's files. Each test failed on the code before the fix.
 
 - A PDF whose font map decodes to a lone surrogate made the rebuild answer 500, left the file in
   the upload folder and every later upload 500 too: now it is indexed with U+FFFD in its text.
 - An upload the build cannot index is refused with its reason and removed from the folder.
+- Item 7: an upload request is all or nothing, and long non-ASCII names are cut by UTF-8 bytes.
 - An upload never replaces a file (a name taken in the upload folder is a 409), a document is
   deletable only when the upload folder holds the very file it was loaded from, and an upload
   folder that is, contains or lies inside a corpus folder is refused at start with one line.
@@ -72,12 +73,39 @@ def test_an_upload_the_build_cannot_index_is_refused_and_removed(live):
     assert "chrome.txt: no indexable text after cleaning" in response.json()["error"]["message"]
     assert not (uploads / "chrome.txt").exists()
     assert httpx.get(f"{server.url}/documents/chrome", timeout=30).status_code == 404
-    mixed = upload(server, ("chrome.txt", b"Advertisement\n"), ("notes.txt", TEXT))
-    assert mixed.status_code == 200, mixed.text
-    assert [a["doc_id"] for a in mixed.json()["added"]] == ["notes"]
-    assert [r["filename"] for r in mixed.json()["refused"]] == ["chrome.txt"]
-    assert sorted(p.name for p in uploads.iterdir()) == ["notes.txt"]
-    assert delete(server, "notes").status_code == 200
+
+
+@pytest.mark.parametrize("bad", [("chrome.txt", b"Advertisement\n", "no indexable text after cleaning"),
+                                 ("photo.png", b"\x89PNG", "unsupported file type '.png'")],
+                         ids=["the-build-skips-it", "the-checks-refuse-it"])
+def test_an_upload_is_all_or_nothing(live, bad):
+    """Issue 25 item 7: one refused file (by the checks, or left out by the build) and no file of
+    the request is written or indexed; the client gets every reason (before: 200, the rest added)."""
+    server, uploads = live
+    name, data, reason = bad
+    mixed = upload(server, ("notes.txt", TEXT), (name, data))
+    assert mixed.status_code == 422, mixed.text
+    message = mixed.json()["error"]["message"]
+    assert f"{name}: {reason}" in message and "nothing of this upload was added" in message
+    assert list(uploads.iterdir()) == []
+    assert httpx.get(f"{server.url}/documents/notes", timeout=30).status_code == 404
+    asked = httpx.post(f"{server.url}/search", json={"query": "harbour master Ilse Varga trawlers"}, timeout=60)
+    assert "notes" not in {p["doc_id"] for p in asked.json()["passages"]}
+
+
+@pytest.mark.parametrize("count", [100, 80, 300])
+def test_long_non_ascii_names_are_cut_by_bytes(live, count):
+    """Issue 25 item 7: names were cut at 120 characters, so 100 x '中' (300 bytes) gave a 500."""
+    server, uploads = live
+    response = upload(server, ("中" * count + ".txt", TEXT), ("after.txt", TEXT.replace(b"Ilse", b"Greta")))
+    assert response.status_code == 200, response.text
+    stored = sorted(p.name for p in uploads.iterdir())
+    assert len(stored) == 2 and all(len(n.encode()) <= 120 for n in stored), stored
+    long = next(n for n in stored if n != "after.txt")
+    assert long.endswith(".txt") and set(long.removesuffix(".txt")) == {"中"}
+    for added in response.json()["added"]:
+        assert delete(server, added["doc_id"]).status_code == 200
+    assert list(uploads.iterdir()) == []
 
 
 def test_an_upload_never_replaces_a_file(live):
