@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.write:
         path = READER_FOLDER / "reader.json"
         info = json.loads(path.read_text())
-        info["answer"] = choice
+        info["answer"] = {**info.get("answer", {}), **choice}  # keeps `follow` (chosen on RealTime QA 2025 dev)
         path.write_text(json.dumps(info, indent=2) + "\n")
     return 0
 

@@ -185,6 +185,9 @@ class AnswerSettings(Section):
     reader_blend: float | None = Field(
         None, ge=0, le=100, description="the reader orders units by logit P + this x their score; "
         "unset: reader.json's")
+    reader_follow: float | None = Field(
+        None, ge=0, le=1, description="with the reader on, extra sentences must have this share of the "
+        "best one's P(answers); unset: reader.json's")
     short_answer_min: float | None = Field(
         None, ge=0, le=1, description="span confidence a short answer needs; unset: reader.json's")
 

@@ -113,7 +113,7 @@ def answer_from(index: Index, question: str, vector: np.ndarray, names_vector: n
         scored, candidates = candidates, read_candidates(index, question, candidates)
         probability = reader_probability(index, question, scored, candidates, names_vector)
         refused = probability < reader_setting(index, "threshold")
-        chosen = [] if refused else choose(candidates, scoring.max_sentences, scoring.follow_ratio,
+        chosen = [] if refused else choose(candidates, scoring.max_sentences, reader_setting(index, "follow"),
                                            scoring.same_sentence_cosine, key=_probability)
     else:
         refused = refuse(index, question, candidates, names_vector)
@@ -145,6 +145,7 @@ def reader_setting(index: Index, name: str) -> float:
     configured = {"threshold": index.settings.answer.abstain_below,
                   "candidates": index.settings.answer.reader_candidates,
                   "blend": index.settings.answer.reader_blend,
+                  "follow": index.settings.answer.reader_follow,
                   "short_answer_min": index.settings.answer.short_answer_min}[name]
     fitted = shipped_reader().info["answer"]
     if configured is not None:

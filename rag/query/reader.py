@@ -5,7 +5,8 @@ A cross-encoder fine-tuned from the bundled all-MiniLM-L6-v2 (`train/`, model ca
 question) and the most likely short answer inside the sentence (start and end word pieces). The
 answer stage orders sentences and decides refusal by that probability (`rag.query.answering`).
 
-It runs through onnxruntime (int8 weights) on one thread per question, never through PyTorch.
+It runs through onnxruntime (int8 weights) on all cores, one question at a time, never through
+PyTorch.
 The weights ship in `rag/reader_model/`; their sha256 is checked against `reader.json` when
 loaded, so a missing or damaged model is one clear `ModelUnavailable`, never a silent fallback.
 `RAG_ANSWER__READER=off` turns the reader off (the answer stage of before, for comparison).
@@ -27,7 +28,8 @@ from rag.errors import ModelUnavailable
 from rag.hardware import cores
 
 MAX_ANSWER_TOKENS = 16
-_CONCURRENCY = threading.BoundedSemaphore(cores())
+# one reading at a time on every core: the lowest latency per question, the same throughput under load
+_CONCURRENCY = threading.BoundedSemaphore(1)
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ def _session(path: Path) -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
+    options.intra_op_num_threads = cores()
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

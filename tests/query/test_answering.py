@@ -106,11 +106,11 @@ def test_empty_question_is_an_input_error(index):
         ask(index, "   ")
 
 
-# Regression guards on the held-out test split, set below the figures last measured (hit@1 0.786,
-# refusal recall 0.643, false refusals 0.048 after the person / quantity type rules, their review
-# mends and a refit on dev; eval/README.md) with the margins they had before: two questions for
-# hit@1, one for the others. The targets (0.95 / 0.90 / 0.025) are not met on this split.
-TEST_FLOORS = {"--min-hit1": 0.73, "--min-refusal-recall": 0.57, "--max-false-refusal": 0.08}
+# Regression guards on the held-out test split, set below the figures last measured (with the
+# trained reader, one reading: hit@1 0.857, refusal recall 0.643, false refusals 0.000; before it
+# 0.786 / 0.643 / 0.048; eval/README.md) with the margins they had before: about two questions for
+# hit@1, one for the others. The reader issue's targets (0.90 / 0.85 / 0.05) are not all met here.
+TEST_FLOORS = {"--min-hit1": 0.80, "--min-refusal-recall": 0.57, "--max-false-refusal": 0.05}
 
 
 def test_gold_set_quality_floor(index):
