@@ -57,6 +57,7 @@ class OpenBookQuestion:
     gold: str
     evidence_urls: list[str]
     doc_ids: list[str] = field(default_factory=list)  # its own search results, in rank order
+    results: int = 0  # its search results as read (before deduplication and empty ones dropped)
 
 
 @dataclass
@@ -122,11 +123,11 @@ def load_year(folder: str | Path) -> OpenBookYear:
     documents: dict[str, Document] = {}
     urls: dict[str, str] = {}
     own: dict[str, list[str]] = {}
-    results = 0
+    read: dict[str, int] = {}
     for row in _read_jsonl(gcs):
         ids = own.setdefault(str(row["question_id"]), [])
         for hit in row.get("search_result") or []:
-            results += 1
+            read[str(row["question_id"])] = read.get(str(row["question_id"]), 0) + 1
             url = str(hit.get("url") or "").strip()
             if not url:
                 continue
@@ -143,11 +144,12 @@ def load_year(folder: str | Path) -> OpenBookYear:
     questions = [OpenBookQuestion(id=str(r["question_id"]), question=str(r["question_sentence"]),
                                   day=day(str(r.get("question_date") or "")) or day(str(r["question_id"])),
                                   gold=gold_answer(r), evidence_urls=evidence_urls(str(r.get("evidence") or "")),
-                                  doc_ids=own.get(str(r["question_id"]), []))
+                                  doc_ids=own.get(str(r["question_id"]), []),
+                                  results=read.get(str(r["question_id"]), 0))
                  for r in _read_jsonl(qa)]
     if not questions:
         raise InputError(f"{qa} holds no questions")
-    return OpenBookYear(year, list(documents.values()), questions, urls, results)
+    return OpenBookYear(year, list(documents.values()), questions, urls, sum(read.values()))
 
 
 # --------------------------------------------------------------------------- judging
@@ -252,7 +254,7 @@ def run_openbook(folder: str | Path, settings: Settings, progress: Progress | No
     reader = getattr(settings.answer, "reader", None)
     return {
         "dataset": f"realtimeqa-{data.year}", "year": data.year, "questions": len(questions),
-        "search_results": data.results, "documents": len(documents), "chunks": chunks,
+        "search_results": sum(q.results for q in questions), "documents": len(documents), "chunks": chunks,
         "without_results": sum(not q.doc_ids for q in questions),
         "gold_in_own_results": gold_in_results(documents, questions),
         "reader": reader, "style": style or settings.generator.default_style, "build": build,

@@ -60,12 +60,12 @@ GCS = [
 ]
 
 
-def write_year(folder: Path) -> Path:
+def write_year(folder: Path, gcs: list[dict] = GCS) -> Path:
     folder.mkdir(parents=True)
     (folder / "qa.jsonl").write_text("".join(json.dumps(q) + "\n" for q in QA))
     rows = [{"question_id": r["question_id"], "search_time": "2025/01/04/00:09",
              "search_result": [{"url": u, "title": t, "text": x, "authors": [], "publish_date": d}
-                               for u, t, x, d in r["search_result"]]} for r in GCS]
+                               for u, t, x, d in r["search_result"]]} for r in gcs]
     with gzip.open(folder / "gcs.jsonl.gz", "wt", encoding="utf-8") as handle:
         handle.writelines(json.dumps(r) + "\n" for r in rows)
     return folder
@@ -183,3 +183,17 @@ def test_every_question_is_asked_over_its_own_results_and_over_the_pool_as_of_it
     assert again["build"]["reused"] and again["questions"] == 1 and len(again["rows"]) == 1
     table = openbook.format_openbook_table(report)
     assert "| own |" in table and "| pool |" in table
+
+
+def test_a_limited_run_pools_only_the_sampled_questions_results(tmp_path):
+    gcs = [{"question_id": "20250103_0", "search_result": [BEES]},
+           {"question_id": "20250103_1", "search_result": [PILOTS, BEES]},
+           {"question_id": "20250110_0", "search_result": [VOLCANO]}]
+    folder = write_year(tmp_path / "2025", gcs)
+    settings, encoder = _settings(tmp_path / "index"), FakeEncoder(name="fake-hash")
+    sample = run_openbook(folder, settings, encoder=encoder, limit=1)
+    assert (sample["questions"], sample["documents"], sample["search_results"]) == (1, 1, 1)
+    assert not sample["build"]["reused"]
+    whole = run_openbook(folder, settings, encoder=encoder)
+    assert (whole["questions"], whole["documents"], whole["search_results"]) == (3, 3, 4)
+    assert not whole["build"]["reused"]  # another pool: built again
