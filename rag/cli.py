@@ -224,10 +224,10 @@ def print_calibration(manifest: dict, settings: Settings) -> None:
     reader = (manifest.get("answer") or {}).get("reader")
     if settings.answer.reader == "on" and reader:
         fitted = reader.get("fitted", {})
+        cut = (fitted.get("calibration") or {}).get("threshold")
         out.print(f"reader: {reader['layers']} layers, {reader['precision']}, sha256 {reader['sha256'][:16]}; "
-                  f"refuse below P = {fitted.get('threshold')}, reads {fitted.get('candidates')} sentences",
-                  highlight=False, markup=False)
-        return
+                  f"reads {fitted.get('candidates')} sentences, refuses below P = {cut} (its refusal model "
+                  "also reads the scorer's, below)", highlight=False, markup=False)
     built = manifest.get("calibration") or {}
     current, path = load_calibration(settings.index_dir)
     out.print(f"refusal model: {path} (digest {current.digest}, refuse below P = {current.threshold:.3f})"

@@ -159,7 +159,8 @@ def calibrate(
                                                   "questions the fitted threshold must refuse")] = 0.9,
     index_dir: IndexDir = None,
 ) -> None:
-    """Fit when to refuse on your own questions; the fit is saved in the index folder and used by ask.
+    """Fit when to refuse on your own questions; the fit is saved in the index folder and used by ask
+    (with RAG_ANSWER__READER=off it decides alone; with the reader on it is one input of the reader's).
 
     Example: rag calibrate --gold my.jsonl --split dev   (then: rag eval --gold my.jsonl --split test)
     """

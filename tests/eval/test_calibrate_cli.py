@@ -4,6 +4,7 @@ the index folder, `rag info` and answers use it, and deleting it returns to the 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -18,9 +19,14 @@ pytestmark = pytest.mark.slow  # real model, index and CLI processes
 GOLD = ROOT / "eval" / "seeds.jsonl"
 
 
-def rag(*args: str) -> subprocess.CompletedProcess:
+def rag(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "rag.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600, check=False)
+                          timeout=600, check=False, env={**os.environ, **(env or {})})
+
+
+# the fitted file's threshold decides with the reader off; with it on, its probability is one input
+# of the reader's refusal model (reader.json), whose own threshold decides
+OFF = {"RAG_ANSWER__READER": "off"}
 
 
 def test_calibrate_writes_a_fit_that_answers_then_use(seeds_index, tmp_path):
@@ -37,10 +43,10 @@ def test_calibrate_writes_a_fit_that_answers_then_use(seeds_index, tmp_path):
     assert path == str(index_dir / "calibration.json") and model.threshold == fitted["threshold"]
     # an impossible cut set through the fitted file refuses everything, through the real CLI
     (index_dir / "calibration.json").write_text(json.dumps({**fitted, "threshold": 1.0}))
-    asked = rag("ask", "Which generals are negotiating the peace?", "--index-dir", str(index_dir), "--json")
+    asked = rag("ask", "Which generals are negotiating the peace?", "--index-dir", str(index_dir), "--json", env=OFF)
     assert json.loads(asked.stdout)["abstained"] is True
     (index_dir / "calibration.json").unlink()
-    asked = rag("ask", "Which generals are negotiating the peace?", "--index-dir", str(index_dir), "--json")
+    asked = rag("ask", "Which generals are negotiating the peace?", "--index-dir", str(index_dir), "--json", env=OFF)
     assert json.loads(asked.stdout)["abstained"] is False
 
 

@@ -224,8 +224,8 @@ def test_cli_index_search_ask_info_json(tmp_path: Path):
     answered = subprocess.run([sys.executable, "-m", "rag.cli", "ask", QUESTION, "--json", "--index-dir",
                                index_dir], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     answer = json.loads(answered.stdout)
-    assert set(answer) == {"question", "answer", "abstained", "citations", "related", "timings_ms", "style", "dropped",
-                           "fallback"}
+    assert set(answer) == {"question", "answer", "abstained", "citations", "short_answer", "related",
+                           "timings_ms", "style", "dropped", "fallback"}
     assert answer["citations"] and "[1]" in answer["answer"]
     info = subprocess.run([sys.executable, "-m", "rag.cli", "info", "--json", "--index-dir", index_dir],
                          cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)

@@ -38,8 +38,8 @@ def with_mode(index, mode: str):
 def test_answer_contract(index):
     answer = ask(index, "How far had Zaluzhny's troops advanced since the counteroffensive began?")
     data = answer.model_dump()
-    assert set(data) == {"question", "answer", "abstained", "citations", "related", "timings_ms", "style",
-                         "dropped", "fallback"}
+    assert set(data) == {"question", "answer", "abstained", "citations", "short_answer", "related",
+                         "timings_ms", "style", "dropped", "fallback"}
     assert not answer.abstained and answer.citations
     first = data["citations"][0]
     assert set(first) == {"n", "doc_id", "title", "source", "start", "end", "quote", "page", "score", "also_in"}
