@@ -17,11 +17,14 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rag.errors import InputError, ModelUnavailable
+
+if TYPE_CHECKING:
+    from rag.config import AnswerSettings
 
 FEATURES = ("score", "cosine", "lexical", "focus", "unknown_names", "new_terms", "type_missing",
             "missing_idf")
@@ -176,7 +179,7 @@ def reader_info(folder: Path = READER_FOLDER) -> dict[str, Any]:
     return info
 
 
-def reader_record(settings_answer: Any) -> dict[str, Any]:
+def reader_record(settings_answer: AnswerSettings) -> dict[str, Any]:
     """What the manifest records of the answer stage: every answer setting (the scorer weights the
     refusal model was fitted with) and, with the reader on, the reader's digest and fitted values."""
     record: dict[str, Any] = {"settings": settings_answer.model_dump()}

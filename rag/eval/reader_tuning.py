@@ -64,7 +64,6 @@ def rows_for(index_dir: Path, sizes: list[tuple[int, float]]) -> dict[tuple[int,
 
 def row(index, q, scorer_p: float, scored: list, read: list) -> dict:
     best = read[0] if read else None
-    doc = (lambda c: c.passage.chunk.doc_id)
     short = None
     if best is not None:
         citation = cite(index, [(best.passage, best.start, best.end, best.score)])[0]
@@ -72,8 +71,8 @@ def row(index, q, scorer_p: float, scored: list, read: list) -> dict:
     golds = [g.lower() for g in (q.answer_contains or q.answers)]
     return {"id": q.id, "answerable": q.answerable, "scorer": logit(scorer_p),
             "reader": logit(best.reading.probability if best else 0.0),
-            "hit_reader": bool(best and doc(best) in q.expected_doc_ids),
-            "hit_scorer": bool(scored and doc(scored[0]) in q.expected_doc_ids),
+            "hit_reader": bool(best and best.passage.chunk.doc_id in q.expected_doc_ids),
+            "hit_scorer": bool(scored and scored[0].passage.chunk.doc_id in q.expected_doc_ids),
             "short_conf": short.confidence if short else 0.0,
             "short_ok": bool(short and any(g in short.text.lower() for g in golds))}
 

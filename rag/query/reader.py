@@ -6,8 +6,7 @@ question) and the most likely short answer inside the sentence (start and end wo
 answer stage orders sentences and decides refusal by that probability (`rag.query.answering`).
 
 It runs through onnxruntime (int8 weights) on all cores, one question at a time, never through
-PyTorch.
-The weights ship in `rag/reader_model/`; their sha256 is checked against `reader.json` when
+PyTorch. The weights ship in `rag/reader_model/`; their sha256 is checked against `reader.json` when
 loaded, so a missing or damaged model is one clear `ModelUnavailable`, never a silent fallback.
 `RAG_ANSWER__READER=off` turns the reader off (the answer stage of before, for comparison).
 """
@@ -49,7 +48,6 @@ class Reader:
     def __init__(self, folder: Path = FOLDER) -> None:
         self.folder = Path(folder)
         self.info = reader_info(self.folder)
-        self.digest = self.info["sha256"][:16]
         from tokenizers import Tokenizer
 
         self._tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
